@@ -1,0 +1,173 @@
+"""The two things every layer is made of: ``Parameter`` (an array and its gradient) and
+``Layer`` (hyperparameters, parameters, buffers, the latest cache, and an op to call).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+DEFAULT_DTYPE = np.float32
+
+
+def as_rng(rng) -> np.random.Generator:
+    """Accept a Generator, an int seed or None (fresh entropy) and return a Generator."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)):
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None; received {rng!r}.")
+
+
+class Parameter:
+    """A trainable array with its gradient.
+
+    Attributes:
+        data: the values, any shape.
+        grad: d(loss)/d(data), same shape and dtype, or None before the first backward.
+    """
+
+    def __init__(self, data: np.ndarray, name: str = ""):
+        self.data = data
+        self.grad: np.ndarray | None = None
+        self.name = name
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    def __repr__(self) -> str:
+        return f"Parameter({self.name or '?'}, shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+class Layer:
+    """Base class: a layer holds settings, parameters, buffers and the cache of its last forward.
+
+    Subclasses implement ``forward``, ``backward``, ``output_shape`` and ``get_config``;
+    layers with parameters also implement ``reset_parameters(rng)``.
+
+    Conventions:
+        * ``forward(x, *, training=False, requires_grad=None)``: inference is the default.
+          The cache for ``backward`` is kept when ``requires_grad`` (default: ``training``),
+          so prediction never holds activations; saliency maps pass ``requires_grad=True``.
+        * ``backward(dout)`` returns dL/dx and *assigns* (not accumulates) each ``param.grad``.
+        * ``output_shape(input_shape)`` works on per-sample shapes (no batch axis) and checks
+          them, so a model can be built and summarized before it sees data.
+    """
+
+    #: names of the Parameter attributes, in order (e.g. ("weight", "bias"))
+    param_names: tuple[str, ...] = ()
+    #: names of non-trainable array attributes saved with the model (e.g. running_mean)
+    buffer_names: tuple[str, ...] = ()
+
+    def __init__(self):
+        self._cache = None
+        self.name: str | None = None
+
+    # ----- computation -------------------------------------------------------------
+    def forward(self, x: np.ndarray, *, training: bool = False, requires_grad: bool | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, x: np.ndarray, *, training: bool = False, requires_grad: bool | None = None) -> np.ndarray:
+        return self.forward(x, training=training, requires_grad=requires_grad)
+
+    def _keep(self, training: bool, requires_grad: bool | None) -> bool:
+        return training if requires_grad is None else bool(requires_grad)
+
+    def _require_cache(self):
+        if self._cache is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward() called before a forward pass that keeps a cache; "
+                f"call forward(x, training=True) (or requires_grad=True) first."
+            )
+        return self._cache
+
+    def clear_cache(self) -> None:
+        self._cache = None
+
+    # ----- shapes ------------------------------------------------------------------
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Per-sample output shape for a per-sample input shape (no batch axis)."""
+        raise NotImplementedError
+
+    # ----- parameters and state ----------------------------------------------------
+    def parameters(self) -> list[Parameter]:
+        return [getattr(self, n) for n in self.param_names if getattr(self, n, None) is not None]
+
+    def buffers(self) -> dict[str, np.ndarray]:
+        return {n: getattr(self, n) for n in self.buffer_names}
+
+    def num_parameters(self) -> int:
+        return int(sum(p.size for p in self.parameters()))
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Parameters and buffers by attribute name (arrays are not copied)."""
+        state = {n: getattr(self, n).data for n in self.param_names if getattr(self, n, None) is not None}
+        state.update(self.buffers())
+        return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Set parameters and buffers from ``state``; checks names, shapes and dtypes first."""
+        current = self.state_dict()
+        missing, extra = set(current) - set(state), set(state) - set(current)
+        if missing or extra:
+            raise ValueError(
+                f"{type(self).__name__} state mismatch: missing {sorted(missing)}, unexpected {sorted(extra)}."
+            )
+        for key, value in state.items():
+            ref = current[key]
+            if not isinstance(value, np.ndarray) or value.shape != ref.shape or value.dtype != ref.dtype:
+                got = f"{value.shape} {value.dtype}" if isinstance(value, np.ndarray) else type(value).__name__
+                raise ValueError(
+                    f"{type(self).__name__}.{key} expected an array of shape {ref.shape} and dtype "
+                    f"{ref.dtype}; received {got}."
+                )
+        for key, value in state.items():
+            if key in self.param_names:
+                getattr(self, key).data = value.copy()
+            else:
+                setattr(self, key, value.copy())
+
+    @property
+    def dtype(self):
+        """dtype of the parameters (None for parameter-free layers)."""
+        arrays = list(self.state_dict().values())
+        return arrays[0].dtype if arrays else None
+
+    def astype(self, dtype) -> "Layer":
+        """Convert parameters and buffers to ``dtype`` in place (float32 or float64); returns self."""
+        dtype = np.dtype(dtype)
+        if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise ValueError(f"dtype must be float32 or float64; received {dtype}.")
+        for p in self.parameters():
+            p.data = p.data.astype(dtype)
+            p.grad = None
+        for n in self.buffer_names:
+            setattr(self, n, getattr(self, n).astype(dtype))
+        self._cache = None
+        return self
+
+    # ----- config and printing -----------------------------------------------------
+    def get_config(self) -> dict:
+        """JSON-serializable constructor arguments (used by save/load)."""
+        return {}
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    def explain(self, input_shape: tuple[int, ...] | None = None) -> str:
+        """A plain-language description of what the layer does (see cnnlab.explain)."""
+        from cnnlab.explain import explain_layer
+
+        return explain_layer(self, input_shape)
