@@ -1,2 +1,15 @@
-"""cnnlab: convolutional neural networks from scratch on NumPy, understandable and fast."""
+"""cnnlab: convolutional neural networks from scratch on NumPy, understandable and fast.
+
+Example:
+    >>> import cnnlab
+    >>> model = cnnlab.zoo.simple_cnn()
+    >>> model.num_parameters()
+    421642
+"""
 __version__ = "0.1.0"
+
+from cnnlab import layers, models, ops, zoo  # noqa: E402
+from cnnlab.io import load_model, save_model  # noqa: E402
+from cnnlab.models import Sequential  # noqa: E402
+
+__all__ = ["layers", "models", "ops", "zoo", "load_model", "save_model", "Sequential", "__version__"]

@@ -1,0 +1,7 @@
+"""``python -m cnnlab``: the same command line as the ``cnnlab`` script (see ``cnnlab.cli``)."""
+import sys
+
+from cnnlab.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

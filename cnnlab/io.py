@@ -1,0 +1,217 @@
+"""Saving and loading without pickle: a model file is a ``.npz`` archive holding a JSON header
+(architecture, metadata) stored as UTF-8 bytes, and plain numeric arrays.
+
+Two promises:
+    * Nothing is lost: writes go to a temp file in the same folder, are flushed to disk and
+      renamed into place (``os.replace`` is atomic), so a crash leaves the old file intact.
+    * A file from a stranger cannot run code or exhaust memory: ``allow_pickle=False``, only
+      numeric dtypes, and every array's declared size is checked against limits and against
+      the archive's own sizes *before* it is read.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from numpy.lib import format as npy_format
+
+FORMAT_NAME = "cnnlab"
+FORMAT_VERSION = 1
+HEADER_KEY = "__cnnlab__"
+#: dtypes a model file may hold; anything else (objects, strings, structured) is refused
+ALLOWED_DTYPES = {np.dtype(t) for t in ("float16", "float32", "float64", "int8", "int16", "int32", "int64",
+                                         "uint8", "uint16", "uint32", "uint64", "bool")}
+MAX_ARRAY_BYTES = 2 * 1024**3
+MAX_TOTAL_BYTES = 4 * 1024**3
+MAX_HEADER_BYTES = 64 * 1024**2
+MAX_MEMBERS = 100_000
+
+
+class ModelFileError(ValueError):
+    """A model or checkpoint file is missing, truncated, corrupted, hostile or of another version."""
+
+
+# ----- writing ---------------------------------------------------------------------------
+def write_archive(path, header: dict, arrays: dict[str, np.ndarray]) -> Path:
+    """Atomically write ``header`` (JSON-serializable) and ``arrays`` to ``path`` as ``.npz``.
+
+    Raises:
+        ValueError: a key is reserved or an array has a dtype outside ``ALLOWED_DTYPES``.
+        OSError: the folder is missing or unwritable, or the disk is full (the old file, if
+            any, is left untouched and no temp file remains).
+    """
+    path = Path(path)
+    if HEADER_KEY in arrays:
+        raise ValueError(f"array key {HEADER_KEY!r} is reserved.")
+    for key, value in arrays.items():
+        if not isinstance(value, np.ndarray) or value.dtype not in ALLOWED_DTYPES:
+            got = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
+            raise ValueError(f"cannot save array {key!r}: only numeric arrays are stored; received {got}.")
+    payload = json.dumps({"format": FORMAT_NAME, "version": FORMAT_VERSION, **header}, allow_nan=True).encode("utf-8")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"cannot save to {path}: folder {folder} does not exist.")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **{HEADER_KEY: np.frombuffer(payload, dtype=np.uint8)}, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(folder)
+    return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Make the rename itself durable; not every platform can open a directory.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# ----- reading ---------------------------------------------------------------------------
+def read_archive(path) -> tuple[dict, dict[str, np.ndarray]]:
+    """Read a file written by ``write_archive``; returns ``(header, arrays)``.
+
+    Raises:
+        ModelFileError: for a missing, truncated, corrupted, hostile or other-version file,
+            with the reason. Never executes code from the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"no model file at {path}.")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return _read_zip(zf, path)
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, KeyError,
+            UnicodeDecodeError, NotImplementedError, RuntimeError, TypeError, OverflowError, IndexError) as err:
+        raise ModelFileError(f"{path} is not a valid cnnlab model file (truncated or corrupted?): {err}") from None
+
+
+def _read_zip(zf: zipfile.ZipFile, path: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    infos = zf.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise ModelFileError(f"{path} holds {len(infos)} entries; at most {MAX_MEMBERS} expected.")
+    names = [i.filename for i in infos]
+    if len(set(names)) != len(names):
+        raise ModelFileError(f"{path} holds duplicate entries.")
+    if sum(i.file_size for i in infos) > MAX_TOTAL_BYTES:
+        raise ModelFileError(f"{path} declares more than {MAX_TOTAL_BYTES} bytes of data; refusing to load.")
+    arrays: dict[str, np.ndarray] = {}
+    for info in infos:
+        if not info.filename.endswith(".npy"):
+            raise ModelFileError(f"{path} holds an unexpected entry {info.filename!r}.")
+        arrays[info.filename[:-4]] = _read_member(zf, info, path)
+    raw = arrays.pop(HEADER_KEY, None)
+    if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
+        raise ModelFileError(f"{path} has no cnnlab header: it is not a cnnlab model file.")
+    header = json.loads(raw.tobytes().decode("utf-8"))
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        raise ModelFileError(f"{path} is not a cnnlab model file (format {header.get('format')!r}).")
+    if header.get("version") != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path} is format version {header.get('version')!r}; this cnnlab reads version {FORMAT_VERSION}. "
+            f"Upgrade cnnlab or re-save the model."
+        )
+    return header, arrays
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> np.ndarray:
+    limit = MAX_HEADER_BYTES if info.filename == HEADER_KEY + ".npy" else MAX_ARRAY_BYTES
+    with zf.open(info) as f:
+        version = npy_format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = npy_format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = npy_format.read_array_header_2_0(f)
+        else:
+            raise ModelFileError(f"{path}: entry {info.filename!r} has unsupported .npy version {version}.")
+        if dtype not in ALLOWED_DTYPES:
+            raise ModelFileError(f"{path}: entry {info.filename!r} has dtype {dtype}; only numeric arrays are allowed.")
+        count = 1
+        for dim in shape:
+            count *= int(dim)
+        nbytes = count * dtype.itemsize
+        # Compare the declared size with the limits and with what the archive says it holds
+        # before allocating anything: a lying header must not cost memory.
+        if nbytes > limit:
+            raise ModelFileError(f"{path}: entry {info.filename!r} declares {nbytes} bytes; the limit is {limit}.")
+        data_bytes = info.file_size - f.tell()
+        if nbytes != data_bytes:
+            raise ModelFileError(
+                f"{path}: entry {info.filename!r} declares shape {shape} ({nbytes} bytes) but holds {data_bytes} bytes."
+            )
+        buffer = f.read(nbytes)
+        if len(buffer) != nbytes:
+            raise ModelFileError(f"{path}: entry {info.filename!r} is truncated.")
+    array = np.frombuffer(buffer, dtype=dtype)
+    order = "F" if fortran else "C"
+    return array.reshape(shape, order=order).copy()
+
+
+# ----- models ----------------------------------------------------------------------------
+def save_model(model, path, *, extra: dict | None = None, extra_arrays: dict[str, np.ndarray] | None = None) -> Path:
+    """Save a ``Sequential`` model's architecture and weights (and optional extras) to ``path``.
+
+    Args:
+        model: the model.
+        path: destination file (``.npz`` archive; any suffix is kept as given).
+        extra: more JSON-serializable header entries (e.g. training state).
+        extra_arrays: more arrays, keys must not start with ``"model/"``.
+    """
+    arrays = {f"model/{k}": np.ascontiguousarray(v) for k, v in model.state_dict().items()}
+    for key, value in (extra_arrays or {}).items():
+        if key.startswith("model/"):
+            raise ValueError(f"extra array key {key!r} may not start with 'model/'.")
+        arrays[key] = value
+    header = {"kind": "model", "model": model.get_config(), "dtype": str(model.dtype), **(extra or {})}
+    return write_archive(path, header, arrays)
+
+
+def load_model(path, *, return_header: bool = False):
+    """Load a model saved by ``save_model`` / ``Sequential.save``; never executes code.
+
+    Returns:
+        the ``Sequential`` model, or ``(model, header, arrays)`` when ``return_header`` is true
+        (arrays other than the model's own, e.g. optimizer state).
+
+    Raises:
+        ModelFileError: (a ValueError) for a missing, corrupted or incompatible file.
+    """
+    from cnnlab.models import Sequential
+
+    header, arrays = read_archive(path)
+    config = header.get("model")
+    dtype = header.get("dtype")
+    if not isinstance(config, dict):
+        raise ModelFileError(f"{path} holds no model architecture.")
+    if dtype not in ("float32", "float64"):
+        raise ModelFileError(f"{path} declares dtype {dtype!r}; expected 'float32' or 'float64'.")
+    try:
+        model = Sequential.from_config(config)
+        model.astype(dtype)
+        state = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
+        model.load_state_dict(state)
+    except (ValueError, TypeError) as err:
+        raise ModelFileError(f"{path}: the model in this file is inconsistent: {err}") from None
+    if return_header:
+        rest = {k: v for k, v in arrays.items() if not k.startswith("model/")}
+        return model, header, rest
+    return model

@@ -1,0 +1,44 @@
+"""Flatten: (N, C, H, W) feature maps to (N, C*H*W) vectors, between conv and Dense layers.
+
+Example:
+    >>> Flatten()(np.zeros((2, 3, 4, 5))).shape
+    (2, 60)
+    >>> Flatten().output_shape((64, 7, 7))
+    (3136,)
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from cnnlab._checks import check_float_array
+from cnnlab.layers.base import Layer
+
+
+class Flatten(Layer):
+    """Flatten every axis but the batch axis (C-order, as ``torch.nn.Flatten``).
+
+    Shape:
+        x: (N, *). out: (N, prod(*)).
+    """
+
+    def forward(self, x: np.ndarray, *, training: bool = False, requires_grad: bool | None = None) -> np.ndarray:
+        """Reshape to (N, -1); a view when ``x`` is contiguous."""
+        check_float_array(x, "Flatten input")
+        if x.ndim < 2:
+            raise ValueError(
+                f"Flatten expected input with a batch axis, shape (N, ...) (2 or more dimensions); "
+                f"received shape {x.shape}."
+            )
+        self._cache = x.shape if self._keep(training, requires_grad) else None
+        return x.reshape(x.shape[0], -1)  # (N, C*H*W)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """Reshape the gradient back to the input shape."""
+        return dout.reshape(self._require_cache())  # (N, C, H, W)
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(input_shape) == 0:
+            raise ValueError("Flatten expected per-sample input with at least 1 dimension; received ().")
+        return (math.prod(input_shape),)

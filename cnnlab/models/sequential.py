@@ -1,0 +1,290 @@
+"""``Sequential``: a list of layers run in order, with Keras-like conveniences.
+
+The maths stays in the layers; this module only chains them, counts their parameters and
+prints them. Training (``compile``/``fit``/``evaluate``/``predict``) is added by
+``cnnlab.training``; saving by ``cnnlab.io``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from cnnlab._checks import check_float_array
+from cnnlab.layers.base import Layer, Parameter
+
+
+class Sequential:
+    """A stack of layers applied one after the other.
+
+    Args:
+        layers: the layers, in order.
+        input_shape: per-sample input shape, e.g. ``(1, 28, 28)``; lets ``summary()`` and
+            shape checks run before any data is seen.
+        name: optional model name.
+
+    Example:
+        >>> from cnnlab.layers import Conv2d, ReLU, Flatten, Dense
+        >>> model = Sequential([Conv2d(1, 4, 3, padding=1, rng=0), ReLU(), Flatten(),
+        ...                     Dense(4 * 8 * 8, 10, rng=0)], input_shape=(1, 8, 8))
+        >>> model.num_parameters()
+        2610
+        >>> model.forward(np.zeros((2, 1, 8, 8), np.float32)).shape
+        (2, 10)
+    """
+
+    def __init__(self, layers: list[Layer] | None = None, input_shape: tuple[int, ...] | None = None, name: str | None = None):
+        layers = list(layers or [])
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"Sequential layer {i} must be a cnnlab Layer; received {type(layer).__name__}.")
+        self.layers: list[Layer] = layers
+        self.name = name or "sequential"
+        self.input_shape = None if input_shape is None else tuple(int(d) for d in input_shape)
+        if self.input_shape is not None:
+            self.layer_shapes(self.input_shape)  # fail now, with the offending layer named
+        self._name_layers()
+
+    # ----- building ----------------------------------------------------------------
+    def _name_layers(self) -> None:
+        counts: dict[str, int] = {}
+        for layer in self.layers:
+            kind = type(layer).__name__.lower()
+            counts[kind] = counts.get(kind, 0) + 1
+            if not layer.name:
+                layer.name = f"{kind}_{counts[kind]}"
+
+    def add(self, layer: Layer) -> "Sequential":
+        """Append a layer (checked against the input shape when one is known)."""
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add expects a cnnlab Layer; received {type(layer).__name__}.")
+        self.layers.append(layer)
+        try:
+            if self.input_shape is not None:
+                self.layer_shapes(self.input_shape)
+        except (ValueError, TypeError):
+            self.layers.pop()
+            raise
+        self._name_layers()
+        return self
+
+    def layer_shapes(self, input_shape: tuple[int, ...] | None = None) -> list[tuple[int, ...]]:
+        """Per-sample output shape of every layer for a per-sample ``input_shape``.
+
+        Raises:
+            ValueError: naming the first layer whose input shape does not fit.
+        """
+        shape = tuple(input_shape if input_shape is not None else self._known_input_shape())
+        shapes = []
+        for i, layer in enumerate(self.layers):
+            try:
+                shape = tuple(layer.output_shape(shape))
+            except (ValueError, TypeError) as err:
+                raise type(err)(f"layer {i} ({layer!r}) cannot take input of shape {shape}: {err}") from None
+            shapes.append(shape)
+        return shapes
+
+    def _known_input_shape(self) -> tuple[int, ...]:
+        if self.input_shape is None:
+            raise ValueError("this model has no input_shape; pass input_shape=(C, H, W) to Sequential or to summary().")
+        return self.input_shape
+
+    # ----- computation -------------------------------------------------------------
+    def forward(self, x: np.ndarray, *, training: bool = False, requires_grad: bool | None = None) -> np.ndarray:
+        """Run every layer. x: (N, *input_shape) -> (N, *output_shape)."""
+        self._check_input(x)
+        for layer in self.layers:
+            x = layer.forward(x, training=training, requires_grad=requires_grad)
+        return x
+
+    __call__ = forward
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """Backpropagate d(loss)/d(output) through every layer; returns d(loss)/d(input)."""
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        return dout
+
+    def intermediate_outputs(self, x: np.ndarray, *, training: bool = False) -> list[np.ndarray]:
+        """The output of every layer for input ``x`` (the model's own activations), in order."""
+        self._check_input(x)
+        outputs = []
+        for layer in self.layers:
+            x = layer.forward(x, training=training, requires_grad=False)
+            outputs.append(x)
+        return outputs
+
+    def _check_input(self, x) -> None:
+        check_float_array(x, f"{type(self).__name__} input", self.dtype)
+        if self.input_shape is not None and tuple(x.shape[1:]) != self.input_shape:
+            hint = ""
+            if x.ndim == len(self.input_shape) + 1 and tuple(x.shape[1:]) == self.input_shape[1:] + self.input_shape[:1]:
+                hint = " cnnlab is channels-first: try x.transpose(0, 3, 1, 2)."
+            elif x.ndim == len(self.input_shape) and self.input_shape[0] == 1 and tuple(x.shape[1:]) == self.input_shape[1:]:
+                hint = " Add the channel axis: x[:, None]."
+            raise ValueError(
+                f"model expected input of shape (N, {', '.join(map(str, self.input_shape))}); "
+                f"received {x.shape}.{hint}"
+            )
+
+    def clear_caches(self) -> None:
+        for layer in self.layers:
+            layer.clear_cache()
+
+    # ----- parameters ----------------------------------------------------------------
+    def parameters(self) -> list[Parameter]:
+        return [p for layer in self.layers for p in layer.parameters()]
+
+    def num_parameters(self) -> int:
+        return int(sum(p.size for p in self.parameters()))
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.zero_grad()
+
+    @property
+    def dtype(self):
+        for layer in self.layers:
+            if layer.dtype is not None:
+                return layer.dtype
+        return None
+
+    def astype(self, dtype) -> "Sequential":
+        """Convert every layer's parameters and buffers to ``dtype`` in place; returns self."""
+        for layer in self.layers:
+            layer.astype(dtype)
+        return self
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """All parameters and buffers, keyed ``"<index>.<attribute>"`` (arrays not copied)."""
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.state_dict().items()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Set all parameters and buffers; every layer is checked before any is changed."""
+        per_layer: list[dict] = [{} for _ in self.layers]
+        expected = self.state_dict()
+        missing, extra = set(expected) - set(state), set(state) - set(expected)
+        if missing or extra:
+            raise ValueError(f"model state mismatch: missing keys {sorted(missing)}, unexpected keys {sorted(extra)}.")
+        for key, value in state.items():
+            ref = expected[key]
+            if not isinstance(value, np.ndarray) or value.shape != ref.shape or value.dtype != ref.dtype:
+                got = f"shape {value.shape}, dtype {value.dtype}" if isinstance(value, np.ndarray) else type(value).__name__
+                raise ValueError(f"model state '{key}' expected shape {ref.shape}, dtype {ref.dtype}; received {got}.")
+            index, attr = key.split(".", 1)
+            per_layer[int(index)][attr] = value
+        for layer, layer_state in zip(self.layers, per_layer):
+            layer.load_state_dict(layer_state)
+
+    # ----- description ---------------------------------------------------------------
+    def summary(self, input_shape: tuple[int, ...] | None = None, *, print_fn=print) -> str:
+        """A table of layer, output shape and parameter count, with totals.
+
+        Computed from shapes alone, so it works before the model sees any data.
+
+        Example:
+            >>> from cnnlab.zoo import simple_cnn
+            >>> text = simple_cnn().summary(print_fn=None)
+            >>> text.splitlines()[-3]
+            'Total params: 421,642'
+        """
+        shapes = self.layer_shapes(input_shape)
+        rows = [("Layer (type)", "Output shape", "Param #")]
+        for layer, shape in zip(self.layers, shapes):
+            rows.append((f"{layer.name} ({type(layer).__name__})", str((None, *shape)), f"{layer.num_parameters():,}"))
+        widths = [max(len(r[c]) for r in rows) + 2 for c in range(3)]
+        rule = "=" * sum(widths)
+        lines = [f'Model: "{self.name}"', rule, "".join(cell.ljust(w) for cell, w in zip(rows[0], widths)), rule]
+        lines += ["".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows[1:]]
+        total = self.num_parameters()
+        lines += [rule, f"Total params: {total:,}", f"Trainable params: {total:,}", "Non-trainable params: 0"]
+        # Buffers (BatchNorm running stats) are state but not parameters; report them apart.
+        n_buffers = sum(v.size for layer in self.layers for v in layer.buffers().values())
+        if n_buffers:
+            lines[-1] = f"Non-trainable params: 0 (plus {n_buffers:,} buffer values, e.g. BatchNorm running stats)"
+        text = "\n".join(lines)
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    def get_config(self) -> dict:
+        """JSON-serializable architecture: the class name and config of every layer."""
+        return {
+            "name": self.name,
+            "input_shape": None if self.input_shape is None else list(self.input_shape),
+            "layers": [{"class": type(l).__name__, "name": l.name, "config": l.get_config()} for l in self.layers],
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Sequential":
+        """Rebuild a model (fresh parameters) from ``get_config()`` output; validates every entry."""
+        from cnnlab.layers import LAYER_CLASSES
+
+        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+            raise ValueError("model config must be a dict with a 'layers' list.")
+        layers = []
+        for i, entry in enumerate(config["layers"]):
+            if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
+                raise ValueError(f"model config layer {i} must be a dict with 'class' and 'config'.")
+            cls_name = entry.get("class")
+            if cls_name not in LAYER_CLASSES:
+                raise ValueError(f"model config layer {i} has unknown class {cls_name!r}; known: {sorted(LAYER_CLASSES)}.")
+            try:
+                layer = LAYER_CLASSES[cls_name](**entry["config"])
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"model config layer {i} ({cls_name}) is invalid: {err}") from None
+            if isinstance(entry.get("name"), str):
+                layer.name = entry["name"]
+            layers.append(layer)
+        input_shape = config.get("input_shape")
+        if input_shape is not None and (
+            not isinstance(input_shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and 0 < d < 2**20 for d in input_shape)
+        ):
+            raise ValueError(f"model config input_shape must be a list of positive ints; received {input_shape!r}.")
+        name = config.get("name")
+        return cls(layers, input_shape=input_shape, name=name if isinstance(name, str) else None)
+
+    # ----- training and saving (implemented in cnnlab.training and cnnlab.io) ---------------
+    def compile(self, optimizer="adam", loss="cross_entropy", metrics=("accuracy",), **optimizer_kwargs) -> "Sequential":
+        """Choose the optimizer, loss and metrics (Keras style); see ``cnnlab.training.compile_model``."""
+        from cnnlab.training import compile_model
+
+        return compile_model(self, optimizer=optimizer, loss=loss, metrics=metrics, **optimizer_kwargs)
+
+    def fit(self, x, y, **kwargs):
+        """Train on ``x`` (N, C, H, W) and integer labels ``y`` (N,); see ``cnnlab.training.fit``."""
+        from cnnlab.training import fit
+
+        return fit(self, x, y, **kwargs)
+
+    def evaluate(self, x, y, **kwargs):
+        """``(loss, accuracy)`` on ``x``, ``y``; see ``cnnlab.training.evaluate``."""
+        from cnnlab.training import evaluate
+
+        return evaluate(self, x, y, **kwargs)
+
+    def predict(self, x, **kwargs) -> np.ndarray:
+        """Class probabilities (N, K), computed in batches; see ``cnnlab.training.predict``."""
+        from cnnlab.training import predict
+
+        return predict(self, x, **kwargs)
+
+    def save(self, path, **kwargs):
+        """Save architecture, weights (and optimizer/training state); see ``cnnlab.io.save_model``."""
+        from cnnlab.io import save_model
+
+        return save_model(self, path, **kwargs)
+
+    def explain(self, input_shape: tuple[int, ...] | None = None) -> str:
+        """Plain-language description of every layer with the numbers filled in."""
+        from cnnlab.explain import explain_model
+
+        return explain_model(self, input_shape)
+
+    def __repr__(self) -> str:
+        inner = "\n".join(f"  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
+        return f"Sequential(\n{inner}\n)"
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, index):
+        return self.layers[index]

@@ -1,0 +1,249 @@
+"""im2col / col2im: turn a convolution into one matrix product, and back.
+
+A convolution applies the same (C, KH, KW) filter at every output position. ``im2col``
+copies the patch under each position into one column, so all F filters at all positions
+become a single GEMM::
+
+    w.reshape(F, C*KH*KW) @ im2col(x)          # (F, C*KH*KW) @ (C*KH*KW, N*H_out*W_out)
+
+``col2im`` is the adjoint (transpose) of ``im2col``: it scatters columns back onto the
+image, *adding* where patches overlap. That is exactly the backward pass of ``im2col``.
+
+Two column layouts live here.
+
+**Classic** (any stride; CS231n's layout)::
+
+    cols[(c, i, j), (n, oh, ow)] = x_pad[n, c, oh*sh + i, ow*sw + j]
+    cols.shape == (C*KH*KW, N*H_out*W_out)       # rows c-major, then i, then j
+
+**Wide** (stride 1 only; used by the fast convolution). Each padded image is laid out
+flat with a row stride ``Wr`` (see :class:`WideGeometry`), so the patch offset (i, j)
+is the flat shift ``i*Wr + j`` and every row of ``cols`` is one *contiguous* slice of the
+flat image (long memory runs: fast copies and fast adds). Output positions are computed
+on a ``H_out x Wr`` grid; the ``Wr - W_out`` extra columns per row are garbage that the
+caller drops (forward) or feeds zeros (backward)::
+
+    cols[(c, i, j), (n, q)] = flat[n, c, q + i*Wr + j]      # q = oh*Wr + ow
+    cols.shape == (C*KH*KW, N*H_out*Wr)
+
+The padding rows/columns between image rows are shared: a row stride of ``W + pw`` zeros
+(not ``W + 2*pw``) suffices, because a window running off the right edge of row r lands
+in the left padding of row r+1. That keeps the garbage to ``pw`` columns per row
+(7% for 14x14 images with padding 1).
+
+Example:
+    >>> x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    >>> cols = im2col(x, (3, 3))            # 4 output positions, 9 values each
+    >>> cols.shape
+    (9, 4)
+    >>> cols[:, 0].reshape(3, 3)            # the top-left patch
+    array([[ 0.,  1.,  2.],
+           [ 4.,  5.,  6.],
+           [ 8.,  9., 10.]], dtype=float32)
+    >>> col2im(np.ones_like(cols), x.shape, (3, 3))[0, 0]   # how many patches cover each pixel
+    array([[1., 2., 2., 1.],
+           [2., 4., 4., 2.],
+           [2., 4., 4., 2.],
+           [1., 2., 2., 1.]], dtype=float32)
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
+
+from cnnlab.ops.shapes import Pair, conv_output_size
+
+__all__ = ["im2col", "col2im", "WideGeometry", "wide_geometry", "im2col_wide", "col2im_wide",
+           "to_wide", "from_wide"]
+
+
+# ----- classic layout ------------------------------------------------------------------------
+def _pad(x: np.ndarray, padding: Pair, value=0) -> np.ndarray:
+    """Pad H and W with ``value`` (zeros for convolution, -inf for max pooling)."""
+    ph, pw = padding
+    if ph == 0 and pw == 0:
+        return x
+    N, C, H, W = x.shape
+    xp = np.full((N, C, H + 2 * ph, W + 2 * pw), value, dtype=x.dtype)  # (N, C, H+2ph, W+2pw)
+    xp[:, :, ph:ph + H, pw:pw + W] = x
+    return xp
+
+
+def im2col(x: np.ndarray, kernel_size: Pair, stride: Pair = (1, 1), padding: Pair = (0, 0)) -> np.ndarray:
+    """Patches of ``x`` as columns (classic layout, any stride).
+
+    Args:
+        x: input batch.
+        kernel_size: (KH, KW).
+        stride: (sh, sw).
+        padding: (ph, pw) zeros on each side.
+
+    Returns:
+        ``cols`` with ``cols[(c, i, j), (n, oh, ow)] = x_pad[n, c, oh*sh + i, ow*sw + j]``.
+
+    Shape:
+        x: (N, C, H, W). cols: (C*KH*KW, N*H_out*W_out).
+    """
+    N, C, H, W = x.shape
+    KH, KW = kernel_size
+    sh, sw = stride
+    H_out = conv_output_size(H, KH, sh, padding[0])
+    W_out = conv_output_size(W, KW, sw, padding[1])
+    xp = _pad(x, padding)  # (N, C, Hp, Wp)
+    win = sliding_window_view(xp, (KH, KW), axis=(2, 3))[:, :, ::sh, ::sw]  # (N, C, H_out, W_out, KH, KW), a view
+    # the one copy: the reshape of the transposed view gathers the patches
+    return win.transpose(1, 4, 5, 0, 2, 3).reshape(C * KH * KW, N * H_out * W_out)  # (C*KH*KW, N*H_out*W_out)
+
+
+def col2im(cols: np.ndarray, x_shape: tuple[int, int, int, int], kernel_size: Pair,
+           stride: Pair = (1, 1), padding: Pair = (0, 0)) -> np.ndarray:
+    """Adjoint of :func:`im2col`: add every column back onto its patch.
+
+    A loop over the KH*KW kernel offsets, each one strided slice-add over the whole batch
+    (no ``np.add.at``: within one offset the target pixels are distinct, so ``+=`` is exact).
+
+    Args:
+        cols: columns in the classic layout.
+        x_shape: (N, C, H, W) of the image the columns came from.
+        kernel_size, stride, padding: as given to :func:`im2col`.
+
+    Returns:
+        ``dx`` with ``<im2col(x), cols> == <x, col2im(cols)>`` for every x.
+
+    Shape:
+        cols: (C*KH*KW, N*H_out*W_out). dx: (N, C, H, W).
+    """
+    N, C, H, W = x_shape
+    KH, KW = kernel_size
+    sh, sw = stride
+    ph, pw = padding
+    H_out = conv_output_size(H, KH, sh, ph)
+    W_out = conv_output_size(W, KW, sw, pw)
+    cols6 = cols.reshape(C, KH, KW, N, H_out, W_out)  # (C, KH, KW, N, H_out, W_out)
+    dxp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)  # (N, C, Hp, Wp)
+    for i in range(KH):
+        for j in range(KW):
+            dxp[:, :, i:i + sh * (H_out - 1) + 1:sh, j:j + sw * (W_out - 1) + 1:sw] += \
+                cols6[:, i, j].transpose(1, 0, 2, 3)  # (N, C, H_out, W_out)
+    if ph == 0 and pw == 0:
+        return dxp
+    return np.ascontiguousarray(dxp[:, :, ph:ph + H, pw:pw + W])  # (N, C, H, W)
+
+
+# ----- wide layout (stride 1) -------------------------------------------------------------------
+class WideGeometry(NamedTuple):
+    """Sizes of the wide layout for one (input, kernel, padding) triple, stride 1.
+
+    Attributes:
+        H_out, W_out: output size.
+        Wr: row stride of the flat padded image (and width of the wide output grid),
+            ``max(W + pw, W_out)``: image row r, column c sits at flat index
+            ``(r + ph) * Wr + pw + c``; everything else in the buffer is zero.
+        L: wide output positions per image, ``H_out * Wr``.
+        size: flat buffer length per (n, c), ``(H + 2*ph) * Wr + KW - 1`` (the tail keeps
+            the garbage columns of the last row inside the buffer).
+    """
+
+    H_out: int
+    W_out: int
+    Wr: int
+    L: int
+    size: int
+
+
+def wide_geometry(H: int, W: int, kernel_size: Pair, padding: Pair) -> WideGeometry:
+    """The :class:`WideGeometry` of an (H, W) input for a stride-1 convolution.
+
+    Example:
+        >>> wide_geometry(14, 14, (3, 3), (1, 1))
+        WideGeometry(H_out=14, W_out=14, Wr=15, L=210, size=242)
+    """
+    KH, KW = kernel_size
+    ph, pw = padding
+    H_out = conv_output_size(H, KH, 1, ph)
+    W_out = conv_output_size(W, KW, 1, pw)
+    Wr = max(W + pw, W_out)
+    return WideGeometry(H_out, W_out, Wr, H_out * Wr, (H + 2 * ph) * Wr + KW - 1)
+
+
+def _flat_image_view(buf: np.ndarray, geo: WideGeometry, H: int, W: int, padding: Pair) -> np.ndarray:
+    """The (N, C, H, W) view of the image pixels inside a flat wide buffer (N, C, size)."""
+    ph, pw = padding
+    N, C, _ = buf.shape
+    rows = buf[:, :, ph * geo.Wr:(ph + H) * geo.Wr].reshape(N, C, H, geo.Wr)  # (N, C, H, Wr), a view
+    return rows[:, :, :, pw:pw + W]  # (N, C, H, W)
+
+
+def im2col_wide(x: np.ndarray, kernel_size: Pair, padding: Pair = (0, 0)) -> np.ndarray:
+    """Patches of ``x`` as columns in the wide layout (stride 1).
+
+    Args:
+        x: input batch.
+        kernel_size: (KH, KW).
+        padding: (ph, pw) zeros on each side.
+
+    Returns:
+        ``cols[(c, i, j), (n, q)] = flat[n, c, q + i*Wr + j]`` for wide positions
+        ``q = oh*Wr + ow``; columns with ``ow >= W_out`` are garbage.
+
+    Shape:
+        x: (N, C, H, W). cols: (C*KH*KW, N*H_out*Wr).
+    """
+    N, C, H, W = x.shape
+    KH, KW = kernel_size
+    geo = wide_geometry(H, W, kernel_size, padding)
+    buf = np.zeros((N, C, geo.size), dtype=x.dtype)  # (N, C, size): zero padding, flat
+    _flat_image_view(buf, geo, H, W, padding)[...] = x
+    sN, sC, it = buf.strides
+    # patches[c, i, j, n, q] = buf[n, c, i*Wr + j + q]; every index stays inside buf by
+    # construction of geo.size, so this as_strided view is safe (and read-only).
+    patches = as_strided(buf, shape=(C, KH, KW, N, geo.L), strides=(sC, geo.Wr * it, it, sN, it),
+                         writeable=False)  # (C, KH, KW, N, L)
+    return patches.reshape(C * KH * KW, N * geo.L)  # (C*KH*KW, N*L): the one copy, contiguous runs of L
+
+
+def col2im_wide(cols: np.ndarray, x_shape: tuple[int, int, int, int], kernel_size: Pair,
+                padding: Pair = (0, 0)) -> np.ndarray:
+    """Adjoint of :func:`im2col_wide`: add each column back onto its (flat) patch.
+
+    KH*KW slice-adds, each over contiguous runs of ``L`` values of the flat buffer.
+
+    Shape:
+        cols: (C*KH*KW, N*H_out*Wr). dx: (N, C, H, W).
+    """
+    N, C, H, W = x_shape
+    KH, KW = kernel_size
+    geo = wide_geometry(H, W, kernel_size, padding)
+    cols5 = cols.reshape(C, KH, KW, N, geo.L)  # (C, KH, KW, N, L)
+    buf = np.zeros((C, N, geo.size), dtype=cols.dtype)  # (C, N, size): C first to match cols5
+    for i in range(KH):
+        for j in range(KW):
+            s = i * geo.Wr + j
+            buf[:, :, s:s + geo.L] += cols5[:, i, j]  # (C, N, L)
+    pix = _flat_image_view(buf, geo, H, W, padding)  # (C, N, H, W), a view
+    return np.ascontiguousarray(pix.transpose(1, 0, 2, 3))  # (N, C, H, W)
+
+
+def to_wide(a: np.ndarray, geo: WideGeometry) -> np.ndarray:
+    """Lay an output-shaped array out on the wide grid, channels first, zeros in the garbage.
+
+    Shape:
+        a: (N, F, H_out, W_out). returns: (F, N*H_out*Wr).
+    """
+    N, F, H_out, W_out = a.shape
+    wide = np.zeros((F, N, H_out, geo.Wr), dtype=a.dtype)  # (F, N, H_out, Wr)
+    wide[:, :, :, :W_out] = a.transpose(1, 0, 2, 3)  # (F, N, H_out, W_out)
+    return wide.reshape(F, N * geo.L)  # (F, N*L)
+
+
+def from_wide(wide: np.ndarray, N: int, geo: WideGeometry) -> np.ndarray:
+    """Inverse of :func:`to_wide` (drops the garbage columns); a view, not a copy.
+
+    Shape:
+        wide: (F, N*H_out*Wr). returns: (N, F, H_out, W_out).
+    """
+    F = wide.shape[0]
+    grid = wide.reshape(F, N, geo.H_out, geo.Wr)  # (F, N, H_out, Wr)
+    return grid[:, :, :, :geo.W_out].transpose(1, 0, 2, 3)  # (N, F, H_out, W_out)

@@ -1,0 +1,898 @@
+"""Training: ``compile_model``, ``fit``, ``evaluate``, ``predict``, ``History`` and checkpoints.
+
+``fit`` reads top to bottom in labelled sections (nanoGPT's train.py, CS231n's Solver)::
+
+    1. validate inputs     every check, before any state changes
+    2. set up              rng, history, resume, callbacks, progress
+    3. per batch           shuffle -> forward -> loss -> backward -> step -> metrics/progress
+    4. end of epoch        validate, callbacks, checkpoint
+
+Randomness: one ``numpy.random.Generator`` made from ``seed`` owns shuffling, augmentation
+and every Dropout mask (it replaces the ``rng`` of each layer that has one), so the same
+seed gives the same weights, bit for bit. A checkpoint stores that generator's exact state,
+so a resumed run ends with the same weights as an uninterrupted one.
+
+Data is never converted silently: ``x`` must already have the model's float dtype (uint8
+pixels are refused with the fix, ``x.astype('float32') / 255``, and float64 data for a
+float32 model with ``x.astype(np.float32)``).
+
+Example:
+    >>> from cnnlab.layers import Dense, Flatten
+    >>> from cnnlab.models import Sequential
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.random((64, 1, 2, 2), dtype=np.float32); y = (x[:, 0, 0, 0] > 0.5).astype(np.int64)
+    >>> model = Sequential([Flatten(), Dense(4, 2, rng=0)], input_shape=(1, 2, 2))
+    >>> _ = model.compile("adam", lr=0.05)
+    >>> history = model.fit(x, y, epochs=30, batch_size=16, seed=0, verbose=0)
+    >>> history.history["accuracy"][-1] > 0.9
+    True
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import signal
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from cnnlab._checks import check_array, check_positive_int, check_real
+from cnnlab.callbacks import CallbackList
+from cnnlab.doctor import Diagnosis, Doctor
+from cnnlab.io import ModelFileError, load_model, save_model
+
+METRICS = ("accuracy",)
+_METRIC_ALIASES = {"accuracy": "accuracy", "acc": "accuracy"}
+
+
+# ===== History ====================================================================================
+class History:
+    """What ``fit`` returns: per-epoch numbers, diagnoses and how the run ended.
+
+    Attributes:
+        history: ``{"loss": [...], "accuracy": [...], "val_loss": [...], "val_accuracy": [...],
+            "lr": [...]}``, one value per completed epoch (validation keys only with validation data).
+        epoch: completed epochs, counted from 0 (Keras' convention).
+        diagnostics: ``Diagnosis`` records from the training doctor (``cnnlab.doctor``).
+        stop_reason: ``"completed"``, ``"early_stopping"``, ``"diverged"`` or ``"interrupted"``.
+        stopped_at: ``{"epoch": e, "batch": b}`` (from 1) where a divergence or interruption
+            happened, else None.
+        last_good_checkpoint: the checkpoint file a diverged or interrupted run leaves to
+            resume from, or None.
+        params: the settings of the run (epochs, batch_size, steps, samples, metrics).
+    """
+
+    def __init__(self):
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+        self.diagnostics: list[Diagnosis] = []
+        self.stop_reason: str | None = None
+        self.stopped_at: dict | None = None
+        self.last_good_checkpoint: str | None = None
+        self.params: dict = {}
+
+    def _append(self, epoch: int, logs: dict) -> None:
+        self.epoch.append(int(epoch))
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(float(value))
+
+    def to_dict(self) -> dict:
+        """JSON-serializable form (used by checkpoints and ``cnnlab train``'s history.json)."""
+        return {"history": self.history, "epoch": self.epoch,
+                "diagnostics": [d.to_dict() for d in self.diagnostics], "stop_reason": self.stop_reason,
+                "stopped_at": self.stopped_at, "last_good_checkpoint": self.last_good_checkpoint,
+                "params": self.params}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "History":
+        h = cls()
+        h.history = {k: [float(v) for v in vals] for k, vals in d.get("history", {}).items()}
+        h.epoch = [int(e) for e in d.get("epoch", [])]
+        h.diagnostics = [Diagnosis.from_dict(r) for r in d.get("diagnostics", [])]
+        h.stop_reason = d.get("stop_reason")
+        h.stopped_at = d.get("stopped_at")
+        h.last_good_checkpoint = d.get("last_good_checkpoint")
+        h.params = dict(d.get("params", {}))
+        return h
+
+    def __repr__(self) -> str:
+        last = {k: round(v[-1], 4) for k, v in self.history.items() if v}
+        return f"History(epochs={len(self.epoch)}, stop_reason={self.stop_reason!r}, last={last})"
+
+
+# ===== configuration ==============================================================================
+@dataclass
+class FitConfig:
+    """Every setting of ``fit`` that has a default, in one place.
+
+    Attributes:
+        epochs: total number of epochs (a resumed run counts the epochs already done).
+        batch_size: samples per gradient step; the last batch of an epoch may be smaller.
+        validation_split: fraction of (x, y) held out for validation, taken from the END
+            of the arrays before any shuffling (as Keras does), in [0, 1).
+        shuffle: reshuffle the training samples every epoch.
+        verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
+        seed: seed of the run's Generator (shuffling, augmentation, dropout); None for fresh
+            entropy.
+        augment: None/0 for none; an int k to shift each training image by up to k pixels
+            (``cnnlab.datasets.preprocessing.random_shift``); or ``fn(x_batch, rng) -> x_batch``.
+        doctor: True, False, or a configured ``cnnlab.doctor.Doctor``.
+        eval_batch_size: batch size for the validation pass.
+    """
+
+    epochs: int = 1
+    batch_size: int = 32
+    validation_split: float = 0.0
+    shuffle: bool = True
+    verbose: int = 1
+    seed: int | None = None
+    augment: int | Callable | None = None
+    doctor: bool | Doctor = True
+    eval_batch_size: int = 256
+
+    def validate(self) -> None:
+        """Raise TypeError/ValueError naming the first bad setting."""
+        check_positive_int(self.epochs, "epochs")
+        check_positive_int(self.batch_size, "batch_size")
+        check_positive_int(self.eval_batch_size, "eval_batch_size")
+        check_real(self.validation_split, "validation_split", 0.0, 1.0, high_inclusive=False)
+        if self.verbose not in (0, 1, 2) or isinstance(self.verbose, bool):
+            raise ValueError(f"verbose must be 0 (silent), 1 (progress bar) or 2 (one line per epoch); "
+                             f"received {self.verbose!r}.")
+        if not isinstance(self.shuffle, (bool, np.bool_)):
+            raise TypeError(f"shuffle must be True or False; received {self.shuffle!r}.")
+        if self.seed is not None and (not isinstance(self.seed, (int, np.integer)) or isinstance(self.seed, bool)
+                                      or self.seed < 0):
+            raise TypeError(f"seed must be a non-negative int or None; received {self.seed!r}.")
+        a = self.augment
+        if not (a is None or a is False or callable(a)
+                or (isinstance(a, (int, np.integer)) and not isinstance(a, bool) and a >= 0)):
+            raise TypeError(f"augment must be None, a maximum shift in pixels (int >= 0) or a function "
+                            f"fn(x_batch, rng) -> x_batch; received {a!r}.")
+        if not isinstance(self.doctor, (bool, Doctor)):
+            raise TypeError(f"doctor must be True, False or a cnnlab.doctor.Doctor; received {self.doctor!r}.")
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["augment"] = self.augment if (self.augment is None or isinstance(self.augment, (bool, int))) \
+            else getattr(self.augment, "__name__", repr(self.augment))
+        d["doctor"] = bool(self.doctor)
+        return d
+
+
+# ===== compile =====================================================================================
+def compile_model(model, optimizer="adam", loss="cross_entropy", metrics=("accuracy",), **optimizer_kwargs):
+    """Choose the optimizer, loss and metrics; binds the optimizer to ``model.parameters()``.
+
+    Args:
+        model: a ``Sequential``.
+        optimizer: ``"sgd"``, ``"adam"``, ``"adamw"`` or an optimizer object.
+        loss: ``"cross_entropy"`` or a loss object with ``forward(logits, labels)`` and ``backward()``.
+        metrics: names of the metrics to report; ``"accuracy"`` (alias ``"acc"``) is available.
+        **optimizer_kwargs: optimizer settings, e.g. ``lr=1e-3``, ``momentum=0.9``.
+
+    Returns:
+        the model, with ``model.optimizer``, ``model.loss_fn`` and ``model.metrics`` set.
+
+    Raises:
+        ValueError / TypeError: unknown names or settings (nothing is changed then).
+    """
+    from cnnlab.losses import get_loss
+    from cnnlab.optim import get_optimizer
+
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    try:
+        metrics = list(metrics or ())
+    except TypeError:
+        raise TypeError(f"metrics must be a list of names such as ['accuracy']; received {metrics!r}.") from None
+    names = []
+    for m in metrics:
+        if not isinstance(m, str) or m.lower() not in _METRIC_ALIASES:
+            raise ValueError(f"unknown metric {m!r}; available metrics: {', '.join(METRICS)}.")
+        names.append(_METRIC_ALIASES[m.lower()])
+    params = model.parameters()
+    if not params:
+        raise ValueError("this model has no trainable parameters; add a layer with weights (Conv2d, Dense).")
+    opt = get_optimizer(optimizer, **optimizer_kwargs)
+    loss_fn = get_loss(loss)
+    opt.set_parameters(params)
+    model.optimizer, model.loss_fn, model.metrics = opt, loss_fn, names
+    return model
+
+
+def _require_compiled(model):
+    opt, loss_fn = getattr(model, "optimizer", None), getattr(model, "loss_fn", None)
+    if opt is None or loss_fn is None:
+        raise RuntimeError("the model is not compiled: call model.compile(optimizer='adam', lr=1e-3) "
+                           "(or cnnlab.training.compile_model) before fit.")
+    return opt, loss_fn
+
+
+# ===== input checks ================================================================================
+def _check_x(model, x, name: str = "x") -> np.ndarray:
+    """x must be a float array of the model's dtype and shape (N, *input_shape), finite."""
+    check_array(x, name)
+    if np.issubdtype(x.dtype, np.integer) or x.dtype == np.bool_:
+        raise TypeError(
+            f"{name} has dtype {x.dtype}; the model needs floats of about unit scale and cnnlab never "
+            f"converts silently. For 8-bit pixels use {name} = {name}.astype('float32') / 255."
+        )
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"{name} must be a float array; received dtype {x.dtype}.")
+    dtype = model.dtype
+    if dtype is not None and x.dtype != dtype:
+        raise TypeError(
+            f"{name} has dtype {x.dtype} but the model's weights are {dtype}; cnnlab never converts "
+            f"silently: pass {name}.astype(np.{dtype}) (or convert the model with model.astype(np.{x.dtype}))."
+        )
+    shape = model.input_shape
+    if x.ndim == 0 or x.shape[0] == 0:
+        raise ValueError(f"{name} holds no samples (shape {x.shape}).")
+    if shape is not None and tuple(x.shape[1:]) != tuple(shape):
+        hint = ""
+        if x.ndim == len(shape) + 1 and tuple(x.shape[1:]) == tuple(shape[1:]) + tuple(shape[:1]):
+            hint = f" cnnlab is channels-first (N, C, H, W); for channels-last data use {name}.transpose(0, 3, 1, 2)."
+        elif x.ndim == len(shape) and shape[0] == 1 and tuple(x.shape[1:]) == tuple(shape[1:]):
+            hint = f" Add the channel axis: {name}[:, None] (or cnnlab.datasets.preprocessing.add_channel_axis)."
+        raise ValueError(f"{name} must have shape (N, {', '.join(map(str, shape))}) for this model; "
+                         f"received {x.shape}.{hint}")
+    # The sum is finite iff every value is (barring overflow, which the exact check then sorts out).
+    if not math.isfinite(float(np.sum(x, dtype=np.float64))):
+        bad = ~np.isfinite(x)
+        if bad.any():
+            first = np.argwhere(bad)[0]
+            raise ValueError(f"{name} holds {int(bad.sum())} NaN or infinite values (the first at index "
+                             f"{tuple(int(i) for i in first)}); clean the data first.")
+    return x
+
+
+def _n_classes(model, sample_shape) -> int:
+    out = model.layer_shapes(tuple(sample_shape))[-1]
+    if len(out) != 1:
+        raise ValueError(f"the model's output must be (N, K) class scores; its per-sample output shape is {out}. "
+                         f"Add Flatten() and Dense(..., K) at the end.")
+    return int(out[0])
+
+
+def _check_xy(model, x, y, xname: str = "x", yname: str = "y") -> tuple[np.ndarray, np.ndarray, int]:
+    _check_x(model, x, xname)
+    check_array(y, yname)
+    if y.ndim != 1 or y.shape[0] != x.shape[0]:
+        if y.ndim == 2 and y.shape[0] == x.shape[0]:
+            raise ValueError(f"{yname} must be integer class indices of shape ({x.shape[0]},); received shape "
+                             f"{y.shape}. For one-hot labels use {yname}.argmax(1).")
+        raise ValueError(f"{xname} has {x.shape[0]} samples but {yname} has shape {y.shape}; expected "
+                         f"({x.shape[0]},): one label per sample.")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise TypeError(f"{yname} must be integer class indices; received dtype {y.dtype}. "
+                        f"Use {yname}.astype(np.int64).")
+    k = _n_classes(model, x.shape[1:])
+    lo, hi = int(y.min()), int(y.max())
+    if lo < 0 or hi >= k:
+        raise ValueError(f"{yname} must be class indices in [0, {k - 1}] for this model's {k} outputs; "
+                         f"received values from {lo} to {hi}.")
+    return x, y, k
+
+
+def _check_path_writable(path, what: str) -> Path:
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{what} {path}: folder {folder} does not exist; create it first.")
+    import os
+
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"{what} {path}: folder {folder} is not writable.")
+    return path
+
+
+# ===== randomness ==================================================================================
+def _bind_rng(model, rng: np.random.Generator) -> None:
+    """Make every layer with an ``rng`` attribute (Dropout) draw from the run's generator."""
+    for layer in model.layers:
+        if hasattr(layer, "rng"):
+            layer.rng = rng
+
+
+def _make_augment(augment):
+    if augment is None or augment is False or (isinstance(augment, (int, np.integer)) and augment == 0):
+        return None
+    if callable(augment):
+        return augment
+    from cnnlab.datasets.preprocessing import random_shift
+
+    k = int(augment)
+
+    def shift(xb, rng):
+        return random_shift(xb, k, rng)
+
+    return shift
+
+
+# ===== evaluate and predict ========================================================================
+def _batched_forward(model, x: np.ndarray, batch_size: int):
+    """Yield (start, logits) for consecutive batches, in inference mode (no caches kept)."""
+    for start in range(0, x.shape[0], batch_size):
+        yield start, model.forward(x[start:start + batch_size], training=False)
+
+
+def evaluate(model, x, y, batch_size: int = 256, verbose: int = 0) -> tuple[float, float]:
+    """Mean loss and accuracy over ``(x, y)``, computed in batches in inference mode.
+
+    Uses the compiled loss (cross-entropy for an uncompiled model).
+
+    Args:
+        x: float inputs of the model's dtype.
+        y: integer labels.
+        batch_size: images per forward pass (memory only; the result does not depend on it
+            beyond float rounding).
+        verbose: 1 shows a progress bar.
+
+    Returns:
+        ``(loss, accuracy)`` as Python floats.
+
+    Shape:
+        x: (N, *model.input_shape). y: (N,).
+    """
+    from cnnlab.losses import CrossEntropyLoss
+
+    check_positive_int(batch_size, "batch_size")
+    x, y, _ = _check_xy(model, x, y)
+    loss_fn = getattr(model, "loss_fn", None) or CrossEntropyLoss()
+    total, correct = 0.0, 0
+    batches = _batched_forward(model, x, batch_size)
+    if verbose:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(batches, total=-(-x.shape[0] // batch_size), desc="evaluate", unit="batch", leave=False)
+    for start, logits in batches:
+        yb = y[start:start + logits.shape[0]]
+        total += loss_fn.forward(logits, yb) * len(yb)
+        correct += int(np.count_nonzero(np.argmax(logits, axis=1) == yb))
+    return total / x.shape[0], correct / x.shape[0]
+
+
+def predict(model, x, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
+    """Class probabilities for ``x``, computed in batches in inference mode (no caches kept),
+    so 60,000 images never need one giant activation.
+
+    Applies softmax to the model's scores, unless the model already ends in Softmax.
+
+    Returns:
+        probabilities, rows summing to 1, in the model's dtype.
+
+    Shape:
+        x: (N, *model.input_shape). output: (N, K).
+    """
+    from cnnlab.ops.activation import softmax
+
+    check_positive_int(batch_size, "batch_size")
+    _check_x(model, x)
+    ends_in_softmax = bool(model.layers) and type(model.layers[-1]).__name__ == "Softmax"
+    out = None
+    batches = _batched_forward(model, x, batch_size)
+    if verbose:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(batches, total=-(-x.shape[0] // batch_size), desc="predict", unit="batch", leave=False)
+    for start, scores in batches:
+        if out is None:
+            out = np.empty((x.shape[0], *scores.shape[1:]), dtype=scores.dtype)  # (N, K)
+        out[start:start + scores.shape[0]] = scores if ends_in_softmax else softmax(scores, axis=1)
+    return out
+
+
+# ===== checkpoints and saved training state ========================================================
+def _split_tree(obj, prefix: str, arrays: dict):
+    """JSON-able copy of a nested dict/list whose array leaves move into ``arrays[prefix/...]``."""
+    if isinstance(obj, np.ndarray):
+        arrays[prefix] = np.ascontiguousarray(obj)
+        return {"__array__": prefix}
+    if isinstance(obj, dict):
+        return {str(k): _split_tree(v, f"{prefix}/{k}", arrays) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_split_tree(v, f"{prefix}/{i}", arrays) for i, v in enumerate(obj)]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"cannot store {type(obj).__name__} at {prefix!r} in a checkpoint; only numbers, "
+                    f"strings, lists, dicts and NumPy arrays.")
+
+
+def _join_tree(obj, arrays: dict, path):
+    if isinstance(obj, dict):
+        if set(obj) == {"__array__"}:
+            key = obj["__array__"]
+            if key not in arrays:
+                raise ModelFileError(f"{path} is missing the array {key!r} its header refers to.")
+            return arrays[key]
+        return {k: _join_tree(v, arrays, path) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_join_tree(v, arrays, path) for v in obj]
+    return obj
+
+
+def save_training_state(path, model, optimizer=None, *, epoch: int | None = None, history: History | None = None,
+                        rng: np.random.Generator | None = None, config: dict | None = None, callbacks=None,
+                        progress: dict | None = None) -> Path:
+    """Save a model file that also holds what is needed to keep training (atomic write).
+
+    The result loads with ``cnnlab.load_model`` (weights only), with ``restore`` (a compiled
+    model with its optimizer state) and, when ``rng`` is given, with ``load_checkpoint``
+    / ``fit(resume_from=...)``.
+
+    Args:
+        path: destination file.
+        model: the model.
+        optimizer: its optimizer (state arrays go under ``optimizer/...``), or None.
+        epoch: completed epochs.
+        history: the run's ``History``.
+        rng: the run's Generator; its exact ``bit_generator.state`` is stored.
+        config: ``FitConfig.to_json()`` of the run.
+        callbacks: callbacks whose ``state_dict()`` to store.
+        progress: mid-epoch position ``{"batch", "permutation", "sums"}`` for an interrupted epoch.
+    """
+    arrays: dict[str, np.ndarray] = {}
+    header: dict = {"kind": "checkpoint" if rng is not None else "training_state",
+                    "epoch": epoch, "loss": getattr(getattr(model, "loss_fn", None), "name", None),
+                    "metrics": list(getattr(model, "metrics", []) or [])}
+    if optimizer is not None:
+        header["optimizer"] = {"class": type(optimizer).__name__, "name": getattr(optimizer, "name", ""),
+                               "state": _split_tree(optimizer.state_dict(), "optimizer", arrays)}
+    if history is not None:
+        header["history"] = history.to_dict()
+    if rng is not None:
+        header["rng"] = rng.bit_generator.state
+    if config is not None:
+        header["config"] = config
+    if callbacks is not None:
+        header["callbacks"] = [{"class": type(cb).__name__, "state": _split_tree(cb.state_dict(), f"callbacks/{i}", arrays)}
+                               for i, cb in enumerate(callbacks)]
+    if progress is not None:
+        header["progress"] = {"batch": int(progress["batch"]), "sums": progress["sums"]}
+        arrays["progress/permutation"] = np.asarray(progress["permutation"], dtype=np.int64)
+    return save_model(model, path, extra=header, extra_arrays=arrays)
+
+
+def save_checkpoint(path, model, optimizer, epoch: int, history: History, rng: np.random.Generator, *,
+                    config: dict | None = None, callbacks=None, progress: dict | None = None) -> Path:
+    """Everything needed to resume a ``fit`` exactly: weights and buffers (``model/<key>``),
+    optimizer state (``optimizer/<key>``), completed epochs, history, the generator's exact
+    state, the fit config and the callbacks' state. Written atomically."""
+    return save_training_state(path, model, optimizer, epoch=epoch, history=history, rng=rng,
+                               config=config, callbacks=callbacks, progress=progress)
+
+
+@dataclass
+class TrainingState:
+    """A loaded checkpoint (see ``load_checkpoint``)."""
+
+    path: str
+    model: object
+    header: dict
+    epoch: int | None
+    history: History | None
+    rng_state: dict | None
+    config: dict | None
+    optimizer_state: dict | None
+    callback_states: list = field(default_factory=list)
+    progress: dict | None = None
+
+    def make_rng(self) -> np.random.Generator:
+        """A Generator in exactly the saved state."""
+        if self.rng_state is None:
+            raise ValueError(f"{self.path} holds no random-generator state.")
+        rng = np.random.default_rng()
+        rng.bit_generator.state = self.rng_state
+        return rng
+
+
+def load_checkpoint(path) -> TrainingState:
+    """Read a file written by ``save_checkpoint`` / ``save_training_state`` (never runs code).
+
+    Raises:
+        ModelFileError: missing, corrupted or not a cnnlab model file.
+    """
+    model, header, rest = load_model(path, return_header=True)
+    opt = header.get("optimizer")
+    opt_state = _join_tree(opt["state"], rest, path) if isinstance(opt, dict) and "state" in opt else None
+    cbs = [dict(entry, state=_join_tree(entry.get("state", {}), rest, path)) for entry in header.get("callbacks", [])]
+    progress = header.get("progress")
+    if progress is not None:
+        if "progress/permutation" not in rest:
+            raise ModelFileError(f"{path} has a mid-epoch position but no permutation array.")
+        progress = dict(progress, permutation=rest["progress/permutation"])
+    history = History.from_dict(header["history"]) if isinstance(header.get("history"), dict) else None
+    rng_state = header.get("rng")
+    if rng_state is not None:
+        try:
+            np.random.default_rng().bit_generator.state = rng_state
+        except (TypeError, ValueError, KeyError) as err:
+            raise ModelFileError(f"{path} holds an invalid random-generator state: {err}") from None
+    return TrainingState(str(path), model, header, header.get("epoch"), history, rng_state, header.get("config"),
+                         opt_state, cbs, progress)
+
+
+def restore(path):
+    """Load a model file with its optimizer, ready to ``fit`` further (or to ``evaluate``).
+
+    Returns:
+        a compiled ``Sequential``: weights, ``model.optimizer`` with its saved state (moments,
+        step count, learning rate), ``model.loss_fn`` and ``model.metrics``. A file without
+        optimizer state gives a model compiled with the defaults.
+    """
+    from cnnlab.losses import get_loss
+    from cnnlab.optim import OPTIMIZERS
+
+    state = load_checkpoint(path)
+    model = state.model
+    opt_state = state.optimizer_state
+    loss = state.header.get("loss") or "cross_entropy"
+    metrics = state.header.get("metrics") or ["accuracy"]
+    if opt_state is None:
+        return compile_model(model, "adam", loss, metrics)
+    name = opt_state.get("name") if isinstance(opt_state, dict) else None
+    if name not in OPTIMIZERS:
+        raise ModelFileError(f"{path} holds the state of an unknown optimizer {name!r}.")
+    try:
+        opt = OPTIMIZERS[name](None, **opt_state["config"])
+        compile_model(model, opt, loss, metrics)
+        opt.load_state_dict(opt_state)
+    except (TypeError, ValueError, KeyError) as err:
+        raise ModelFileError(f"{path}: the optimizer state in this file is inconsistent: {err}") from None
+    return model
+
+
+def _architecture(config: dict) -> list:
+    """The layers' classes and settings, without names, in JSON form (for comparing models)."""
+    return json.loads(json.dumps([(e["class"], e["config"]) for e in config.get("layers", [])]))
+
+
+def _check_resume(path, model, optimizer, n_train: int, epochs: int) -> TrainingState:
+    """Load and check a checkpoint against this model and run; changes nothing."""
+    state = load_checkpoint(path)
+    if state.rng_state is None or state.epoch is None or state.history is None:
+        raise ValueError(f"{path} is a model file without the training loop's state (epoch, history, random "
+                         f"generator); resume from the checkpoint file that fit(checkpoint=...) writes, or load "
+                         f"it with cnnlab.training.restore and call fit again.")
+    if _architecture(state.model.get_config()) != _architecture(model.get_config()) or state.model.dtype != model.dtype:
+        raise ValueError(f"{path} was written for a different model ({state.model.name}, "
+                         f"{state.model.num_parameters():,} parameters, {state.model.dtype}); this model is "
+                         f"{model.name} with {model.num_parameters():,} parameters, {model.dtype}.")
+    if state.optimizer_state is None:
+        raise ValueError(f"{path} holds no optimizer state; it cannot resume a run exactly.")
+    probe = type(optimizer)(None, **optimizer.get_config())  # check the state on a throwaway twin
+    probe.set_parameters(model.parameters())
+    try:
+        probe.load_state_dict(state.optimizer_state)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: its optimizer state does not fit this model's {type(optimizer).__name__}: "
+                         f"{err} Compile the model with the optimizer the run used.") from None
+    done = int(state.epoch)
+    if state.progress is not None and len(state.progress["permutation"]) != n_train:
+        raise ValueError(f"{path} was interrupted inside an epoch over {len(state.progress['permutation'])} "
+                         f"training samples; this call has {n_train}. Resume with the same data.")
+    if done >= epochs:
+        raise ValueError(f"{path} has already completed {done} epochs and epochs={epochs}; pass a larger "
+                         f"epochs to train further.")
+    return state
+
+
+# ===== interruption =================================================================================
+class _StopRequested(Exception):
+    """Raised at a batch boundary after Ctrl-C."""
+
+
+class _Diverged(Exception):
+    def __init__(self, epoch, batch, loss, location):
+        super().__init__()
+        self.epoch, self.batch, self.loss, self.location = epoch, batch, loss, location
+
+
+@contextlib.contextmanager
+def _graceful_sigint(flag: dict, announce: bool):
+    """Ctrl-C sets ``flag["stop"]`` so training stops at the next batch boundary; a second
+    Ctrl-C raises KeyboardInterrupt at once. Only possible in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        flag["stop"] = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if announce:
+            print("\nInterrupted: stopping after this batch (Ctrl-C again to stop at once).", file=sys.stderr)
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except (ValueError, OSError):  # e.g. embedded interpreters
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# ===== progress ======================================================================================
+class _Progress:
+    """A tqdm bar per epoch (verbose=1), one line per epoch (verbose=2), or nothing (0)."""
+
+    def __init__(self, verbose: int, epochs: int, steps: int):
+        self.verbose, self.epochs, self.steps = verbose, epochs, steps
+        self.bar = None
+        self._last = 0.0
+
+    def start_epoch(self, epoch: int, initial: int = 0) -> None:
+        self.t0 = time.perf_counter()
+        self.seen = 0
+        if self.verbose == 1:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=self.steps, initial=initial, desc=f"Epoch {epoch + 1}/{self.epochs}",
+                            unit="batch", file=sys.stderr, dynamic_ncols=True, leave=True)
+
+    def batch(self, n: int, mean_loss: float, mean_acc: float) -> None:
+        self.seen += n
+        if self.bar is None:
+            return
+        now = time.perf_counter()
+        if now - self._last > 0.25:  # formatting the postfix every batch would cost more than it shows
+            self._last = now
+            rate = self.seen / max(now - self.t0, 1e-9)
+            self.bar.set_postfix_str(f"loss={mean_loss:.4f} acc={mean_acc:.4f} {rate:,.0f} img/s", refresh=False)
+        self.bar.update(1)
+
+    def end_epoch(self, epoch: int, logs: dict) -> float:
+        elapsed = time.perf_counter() - self.t0
+        rate = self.seen / max(elapsed, 1e-9)
+        parts = [f"{k}={v:.4f}" for k, v in logs.items() if k != "lr"] + [f"lr={logs['lr']:.3g}", f"{rate:,.0f} img/s"]
+        if self.bar is not None:
+            self.bar.set_postfix_str(" ".join(parts), refresh=True)
+            self.bar.close()
+            self.bar = None
+        elif self.verbose == 2:
+            print(f"Epoch {epoch + 1}/{self.epochs} - {elapsed:.1f}s - " + " - ".join(parts), flush=True)
+        return elapsed
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+# ===== fit ============================================================================================
+def fit(model, x, y, epochs: int = 1, batch_size: int = 32, validation_split: float = 0.0, validation_data=None,
+        shuffle: bool = True, callbacks=None, verbose: int = 1, seed: int | None = None, augment=None,
+        doctor=True, resume_from=None, checkpoint=None) -> History:
+    """Train a compiled model on ``(x, y)`` with mini-batch gradient descent.
+
+    Args:
+        model: a compiled ``Sequential`` (``model.compile(...)``).
+        x: float inputs of the model's dtype, already scaled (e.g. pixels / 255).
+        y: integer class labels in [0, K).
+        epochs, batch_size, validation_split, shuffle, verbose, seed, augment, doctor:
+            see ``FitConfig``.
+        validation_data: ``(x_val, y_val)``, used instead of ``validation_split``.
+        callbacks: list of ``cnnlab.callbacks.Callback``.
+        resume_from: a checkpoint written by ``checkpoint=``: continue that run where it
+            stopped (weights, optimizer, epoch, history, generator state; the seed is ignored).
+            ``epochs`` is the total, counting the epochs already done.
+        checkpoint: a file to write a checkpoint to at the end of every epoch (atomically;
+            also on Ctrl-C, at the batch where training stopped).
+
+    Returns:
+        a ``History``.
+
+    Raises:
+        TypeError / ValueError: bad data or settings, before anything is changed.
+        RuntimeError: the model is not compiled.
+
+    Shape:
+        x: (N, *model.input_shape). y: (N,).
+
+    Divergence: a non-finite loss stops training with a message naming the epoch, the batch
+    and the first layer whose weights, output or gradient went non-finite; the last
+    checkpoint (end of the previous epoch) is kept. NumPy's floating-point warnings are
+    silenced during fit, since this diagnosis replaces them.
+    """
+    # ---------------------------------------------------------------- 1. validate inputs
+    cfg = FitConfig(epochs=epochs, batch_size=batch_size, validation_split=validation_split, shuffle=shuffle,
+                    verbose=verbose, seed=seed, augment=augment, doctor=doctor)
+    cfg.validate()
+    optimizer, loss_fn = _require_compiled(model)
+    x, y, n_classes = _check_xy(model, x, y, "x", "y")
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError("validation_data must be a pair (x_val, y_val).")
+        x_val, y_val, _ = _check_xy(model, validation_data[0], validation_data[1], "x_val", "y_val")
+        x_train, y_train = x, y
+    elif cfg.validation_split > 0:
+        n_val = int(x.shape[0] * cfg.validation_split)
+        if n_val < 1 or n_val >= x.shape[0]:
+            raise ValueError(f"validation_split={cfg.validation_split} of {x.shape[0]} samples leaves "
+                             f"{n_val} for validation and {x.shape[0] - n_val} for training; both need at least 1.")
+        split = x.shape[0] - n_val  # Keras holds out the LAST samples, before shuffling
+        x_train, y_train, x_val, y_val = x[:split], y[:split], x[split:], y[split:]
+    else:
+        x_train, y_train, x_val, y_val = x, y, None, None
+    n_train = x_train.shape[0]
+    steps = -(-n_train // cfg.batch_size)
+    augment_fn = _make_augment(cfg.augment)
+    callback_list = CallbackList(callbacks)
+    metric_keys = ["loss", "accuracy"] + (["val_loss", "val_accuracy"] if x_val is not None else []) + ["lr"]
+    if checkpoint is not None:
+        checkpoint = _check_path_writable(checkpoint, "cannot write the checkpoint")
+    resumed = _check_resume(resume_from, model, optimizer, n_train, cfg.epochs) if resume_from is not None else None
+    params = {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "steps": steps, "samples": n_train,
+              "metrics": metric_keys}
+    callback_list.setup(model, params)
+    callback_list.validate(params)
+    doc = cfg.doctor if isinstance(cfg.doctor, Doctor) else Doctor(enabled=bool(cfg.doctor))
+    doc.reset(n_classes)
+    doc.check_model(model, loss_fn)
+    doc.check_inputs(x_train)
+
+    # ---------------------------------------------------------------- 2. set up (state changes from here)
+    if resumed is not None:
+        model.load_state_dict({k: v for k, v in resumed.model.state_dict().items()})
+        optimizer.load_state_dict(resumed.optimizer_state)
+        rng = resumed.make_rng()
+        history = resumed.history
+        history.stop_reason = history.stopped_at = None
+        start_epoch = int(resumed.epoch)
+        progress = resumed.progress
+    else:
+        rng = np.random.default_rng(cfg.seed)
+        history = History()
+        start_epoch, progress = 0, None
+    history.params = params
+    _bind_rng(model, rng)
+    model.stop_training = False
+    callback_list.on_train_begin({})
+    if resumed is not None:
+        saved = {i: e for i, e in enumerate(resumed.callback_states)}
+        for i, cb in enumerate(callback_list):
+            entry = saved.get(i)
+            if entry is not None and entry.get("class") == type(cb).__name__:
+                cb.load_state_dict(entry["state"])
+    bar = _Progress(cfg.verbose, cfg.epochs, steps)
+    stop = {"stop": False}
+    config_json = cfg.to_json()
+    logs: dict = {}
+    first_batch = int(progress["batch"]) if progress else 0
+
+    def write_checkpoint(epochs_done: int, position: dict | None = None) -> None:
+        save_checkpoint(checkpoint, model, optimizer, epochs_done, history, rng, config=config_json,
+                        callbacks=list(callback_list), progress=position)
+
+    epoch = start_epoch
+    b = first_batch
+    phase = "start"
+    perm = None
+    sums = {"loss": 0.0, "correct": 0, "seen": 0}
+    try:
+        with _graceful_sigint(stop, cfg.verbose > 0), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for epoch in range(start_epoch, cfg.epochs):
+                # ---------------------------------------------------- shuffle
+                if progress is not None:  # resuming inside an interrupted epoch
+                    perm, sums, first_batch = progress["permutation"], dict(progress["sums"]), int(progress["batch"])
+                    progress = None
+                else:
+                    perm = rng.permutation(n_train) if cfg.shuffle else np.arange(n_train)
+                    sums, first_batch = {"loss": 0.0, "correct": 0, "seen": 0}, 0
+                callback_list.on_epoch_begin(epoch, {})
+                bar.start_epoch(epoch, first_batch)
+                for b in range(first_batch, steps):
+                    phase = "forward"
+                    idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+                    xb, yb = x_train[idx], y_train[idx]
+                    if augment_fn is not None:
+                        xb = augment_fn(xb, rng)
+                    # ------------------------------------------------ forward
+                    logits = model.forward(xb, training=True)
+                    # ------------------------------------------------ loss
+                    loss = loss_fn.forward(logits, yb)
+                    if not math.isfinite(loss):
+                        raise _Diverged(epoch, b, loss, doc.locate_nonfinite(model, loss_fn, xb, yb))
+                    # ------------------------------------------------ backward
+                    optimizer.zero_grad()
+                    model.backward(loss_fn.backward())
+                    # ------------------------------------------------ step
+                    phase = "step"
+                    optimizer.step()
+                    phase = "done"
+                    # ------------------------------------------------ metrics and progress
+                    n = len(yb)
+                    correct = int(np.count_nonzero(np.argmax(logits, axis=1) == yb))
+                    sums["loss"] += loss * n
+                    sums["correct"] += correct
+                    sums["seen"] += n
+                    doc.after_step(model, epoch, b, loss, xb)
+                    callback_list.on_batch_end(b, {"loss": loss, "accuracy": correct / n, "size": n})
+                    bar.batch(n, sums["loss"] / sums["seen"], sums["correct"] / sums["seen"])
+                    if stop["stop"]:
+                        raise _StopRequested
+                # ---------------------------------------------------- end of epoch: validate
+                phase = "epoch_end"  # an interruption from here on keeps the previous checkpoint
+                logs = {"loss": sums["loss"] / sums["seen"], "accuracy": sums["correct"] / sums["seen"]}
+                if x_val is not None:
+                    logs["val_loss"], logs["val_accuracy"] = evaluate(model, x_val, y_val, cfg.eval_batch_size)
+                logs["lr"] = float(optimizer.lr)
+                bar.end_epoch(epoch, logs)
+                doc.end_epoch(epoch, logs["loss"], logs["lr"])
+                history._append(epoch, logs)
+                history.diagnostics = list(_merge(history.diagnostics, doc.records))
+                # ---------------------------------------------------- callbacks
+                callback_list.on_epoch_end(epoch, dict(logs))
+                # ---------------------------------------------------- checkpoint
+                if checkpoint is not None:
+                    write_checkpoint(epoch + 1)
+                if getattr(model, "stop_training", False):
+                    history.stop_reason = "early_stopping"
+                    break
+        if history.stop_reason is None:
+            history.stop_reason = "completed"
+    except _Diverged as d:
+        _report_divergence(model, optimizer, history, doc, d, checkpoint, cfg.epochs)
+    except (_StopRequested, KeyboardInterrupt):
+        _handle_interrupt(history, epoch, b, phase, perm, sums, checkpoint, write_checkpoint, cfg.verbose)
+    finally:
+        bar.close()
+    history.diagnostics = list(_merge(history.diagnostics, doc.records))
+    callback_list.on_train_end(dict(logs))
+    return history
+
+
+def _merge(existing: list, new: list):
+    seen = {(d.kind, d.epoch, d.batch, d.message) for d in existing}
+    yield from existing
+    for d in new:
+        if (d.kind, d.epoch, d.batch, d.message) not in seen:
+            yield d
+
+
+def _report_divergence(model, optimizer, history: History, doc: Doctor, d: _Diverged, checkpoint, epochs: int) -> None:
+    loc = d.location
+    keep = ""
+    if checkpoint is not None and Path(checkpoint).is_file():
+        history.last_good_checkpoint = str(checkpoint)
+        keep = (f" The last good checkpoint, {checkpoint} (end of epoch {len(history.epoch)}), is kept; "
+                f"resume from it with a lower learning rate.")
+    message = (f"training diverged at epoch {d.epoch + 1}, batch {d.batch + 1}: the loss is {d.loss}. The first "
+               f"non-finite value appeared in {loc['label']}. Fix: lower the learning rate (now "
+               f"{optimizer.lr:g}), e.g. by 10x; check the inputs are scaled to [0, 1]; BatchNorm or a smaller "
+               f"initialization also help.{keep}")
+    details = {"loss": str(d.loss), "where": loc["where"], "layer": loc["layer"],
+               "layer_name": None if loc["layer"] is None else model.layers[loc["layer"]].name}
+    doc.report("non_finite", message, d.epoch + 1, d.batch + 1, details, force=True)
+    history.stop_reason = "diverged"
+    history.stopped_at = {"epoch": d.epoch + 1, "batch": d.batch + 1}
+
+
+def _handle_interrupt(history: History, epoch: int, b: int, phase: str, perm, sums, checkpoint, write_checkpoint,
+                      verbose: int) -> None:
+    history.stop_reason = "interrupted"
+    history.stopped_at = {"epoch": epoch + 1, "batch": b + 1 if phase == "done" else b}
+    note = ""
+    if checkpoint is not None:
+        if phase == "done" and perm is not None:
+            # a consistent point: batch b finished; the next run starts at batch b + 1
+            write_checkpoint(epoch, {"batch": b + 1, "permutation": perm, "sums": sums})
+            history.last_good_checkpoint = str(checkpoint)
+            note = f" Checkpoint saved to {checkpoint}; continue with fit(..., resume_from={str(checkpoint)!r})."
+        elif Path(checkpoint).is_file():
+            history.last_good_checkpoint = str(checkpoint)
+            note = (f" The interruption came in the middle of a batch, so the checkpoint from the end of "
+                    f"epoch {len(history.epoch)} ({checkpoint}) is kept.")
+    if verbose:
+        print(f"Training interrupted at epoch {epoch + 1}, batch {history.stopped_at['batch']}.{note}",
+              file=sys.stderr)
