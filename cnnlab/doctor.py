@@ -21,8 +21,9 @@ kind                        when it is reported
 ``dead_relu``               at least ``dead_fraction`` of a ReLU layer's units output 0
                             for a whole batch (sampled every ``relu_every`` batches)
 ``loss_rising``             the mean loss of the last quarter of an epoch is above
-                            ``rise_ratio`` times that of its first quarter, or an epoch's
-                            loss is above ``rise_ratio`` times the previous epoch's
+                            ``rise_ratio`` times (and ``rise_margin`` more than) that of its
+                            best earlier quarter, or an epoch's loss is above the previous
+                            epoch's by as much
 ==========================  ===========================================================
 
 The hot path stays cheap: the per-batch work is a few float operations; gradient norms
@@ -106,7 +107,8 @@ class Doctor:
         vanish_ratio: a layer gradient norm below this times the largest is "vanishing".
         relu_every: look at ReLU activity every this many batches.
         dead_fraction: report a ReLU layer when at least this fraction of its units is dead.
-        rise_ratio: "rising" means the later mean loss exceeds the earlier by this factor.
+        rise_ratio: "rising" means the later mean loss exceeds the earlier by this factor...
+        rise_margin: ...and by at least this much.
         min_rise_batches: epochs shorter than this skip the within-epoch rising check.
         unscaled_max: inputs whose maximum exceeds this look unscaled.
         emit: issue ``DoctorWarning`` warnings (records are kept either way).
@@ -115,8 +117,8 @@ class Doctor:
 
     def __init__(self, *, stuck_after: int = 300, stuck_window: int = 50, stuck_tolerance: float = 0.05,
                  grad_every: int = 50, explode_norm: float = 1e3, vanish_ratio: float = 1e-5,
-                 relu_every: int = 100, dead_fraction: float = 0.5, rise_ratio: float = 1.2,
-                 min_rise_batches: int = 20, unscaled_max: float = 1.5, emit: bool = True, enabled: bool = True):
+                 relu_every: int = 100, dead_fraction: float = 0.5, rise_ratio: float = 1.3,
+                 rise_margin: float = 0.15, min_rise_batches: int = 40, unscaled_max: float = 1.5, emit: bool = True, enabled: bool = True):
         for name, value in (("stuck_after", stuck_after), ("stuck_window", stuck_window),
                             ("grad_every", grad_every), ("relu_every", relu_every),
                             ("min_rise_batches", min_rise_batches)):
@@ -125,7 +127,8 @@ class Doctor:
         self.stuck_after, self.stuck_window, self.stuck_tolerance = stuck_after, stuck_window, float(stuck_tolerance)
         self.grad_every, self.explode_norm, self.vanish_ratio = grad_every, float(explode_norm), float(vanish_ratio)
         self.relu_every, self.dead_fraction = relu_every, float(dead_fraction)
-        self.rise_ratio, self.min_rise_batches = float(rise_ratio), min_rise_batches
+        self.rise_ratio, self.rise_margin = float(rise_ratio), float(rise_margin)
+        self.min_rise_batches = min_rise_batches
         self.unscaled_max = float(unscaled_max)
         self.emit, self.enabled = bool(emit), bool(enabled)
         self.reset()
@@ -202,7 +205,7 @@ class Doctor:
         if len(self._recent) > self.stuck_window:
             del self._recent[0]
         if self.step % self.grad_every == 0:
-            self._check_gradients(model, epoch, batch)
+            self._check_gradients(model, epoch, batch, x_batch)
         if x_batch is not None and self.step % self.relu_every == 0:
             self._check_relus(model, x_batch, epoch, batch)
         self.step += 1
@@ -225,7 +228,7 @@ class Doctor:
                 epoch + 1, batch + 1, {"mean_loss": mean, "ln_k": chance, "batches": self.step},
             )
 
-    def _check_gradients(self, model, epoch: int, batch: int) -> None:
+    def _check_gradients(self, model, epoch: int, batch: int, x_batch: np.ndarray | None = None) -> None:
         norms = []
         for i, layer in enumerate(model.layers):
             grads = [p.grad for p in layer.parameters() if p.grad is not None]
@@ -246,6 +249,8 @@ class Doctor:
             )
             return
         low_i, low = min(norms, key=lambda t: t[1])
+        if low == 0 and x_batch is not None and self._check_relus(model, x_batch, epoch, batch):
+            return  # no gradient at all: dead ReLUs explain it better than "vanishing"
         if worst > 0 and low < self.vanish_ratio * worst:
             self.report(
                 "vanishing_gradients",
@@ -256,10 +261,11 @@ class Doctor:
                 epoch + 1, batch + 1, {"layer": low_i, "norm": low, "largest": worst},
             )
 
-    def _check_relus(self, model, x_batch: np.ndarray, epoch: int, batch: int) -> None:
+    def _check_relus(self, model, x_batch: np.ndarray, epoch: int, batch: int) -> bool:
+        """Report the first ReLU layer with too many dead units; returns whether one was found."""
         relus = [i for i, layer in enumerate(model.layers) if type(layer).__name__ == "ReLU"]
         if not relus:
-            return
+            return False
         outputs = model.intermediate_outputs(x_batch)  # inference pass; no caches kept
         for i in relus:
             out = outputs[i]
@@ -276,28 +282,36 @@ class Doctor:
                     f"rate, use He initialization with zero biases, or LeakyReLU.",
                     epoch + 1, batch + 1, {"layer": i, "dead_fraction": dead},
                 )
-                return
+                return True
+        return False
 
     def end_epoch(self, epoch: int, epoch_loss: float, lr: float | None = None) -> None:
-        """Rising loss within the epoch (last quarter vs first) or from the previous epoch."""
+        """Rising loss: the epoch's last quarter above its best quarter, or above the previous epoch.
+
+        "Above" means more than ``rise_ratio`` times and more than ``rise_margin`` higher, so
+        that batch-to-batch noise in a healthy run is not mistaken for a trend.
+        """
         if not self.enabled:
             return
         losses = [v for v in self._epoch_losses if math.isfinite(v)]
         self._epoch_losses = []
         lr_text = "" if lr is None else f" (now {lr:g})"
-        fix = (f"Fix: lower the learning rate{lr_text}, e.g. by 10x, or use a schedule that decays it.")
+        fix = f"Fix: lower the learning rate{lr_text}, e.g. by 10x, or use a schedule that decays it."
         if len(losses) >= self.min_rise_batches:
             q = len(losses) // 4
-            first, last = float(np.mean(losses[:q])), float(np.mean(losses[-q:]))
-            if last > self.rise_ratio * first:
+            quarters = [float(np.mean(losses[i * q:(i + 1) * q])) for i in range(3)] + [float(np.mean(losses[-q:]))]
+            best, last = min(quarters[:3]), quarters[3]
+            if last > self.rise_ratio * best and last - best > self.rise_margin:
                 self.report(
                     "loss_rising",
-                    f"the loss rose during epoch {epoch + 1}, from {first:.3f} (first quarter) to "
-                    f"{last:.3f} (last quarter): the learning rate is probably too large. {fix}",
-                    epoch + 1, None, {"first": first, "last": last},
+                    f"the loss rose during epoch {epoch + 1}: the mean loss of its quarters was "
+                    f"{', '.join(f'{v:.3f}' for v in quarters)}. A loss that goes up while training "
+                    f"means the steps overshoot: the learning rate is too large. {fix}",
+                    epoch + 1, None, {"quarters": quarters},
                 )
         prev = self._prev_epoch_loss
-        if prev is not None and math.isfinite(epoch_loss) and epoch_loss > self.rise_ratio * prev:
+        if (prev is not None and math.isfinite(epoch_loss) and epoch_loss > self.rise_ratio * prev
+                and epoch_loss - prev > self.rise_margin):
             self.report(
                 "loss_rising",
                 f"the training loss rose from {prev:.3f} (epoch {epoch}) to {epoch_loss:.3f} (epoch "

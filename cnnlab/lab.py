@@ -210,7 +210,9 @@ def _demo_pipeline(out: Path, say) -> dict:
     d = viz.pipeline_numbers(digit, kernel)
     files: list = []
     _save(viz.pipeline_figure(digit, kernel, kernel_name=kname.replace("_", " ")), out / "pipeline.png", files)
-    _save(viz.flatten_figure(viz.pipeline_numbers(digit, kernel, pool=4)["pool"][None]), out / "flatten.png", files)
+    maps = np.stack([viz.pipeline_numbers(digit, _kernel(*names)[1], pool=4)["pool"]
+                     for names in (("vertical_edge", "sobel_x"), ("horizontal_edge", "sobel_y"), ("sharpen",))])
+    _save(viz.flatten_figure(maps), out / "flatten.png", files)  # 3 filters -> (3, 7, 7) -> 147 numbers
     shapes = {k: list(v.shape) for k, v in d.items()}
     say(f"digit {label}: " + " -> ".join(f"{k} {'x'.join(map(str, s))}" for k, s in shapes.items()))
     return {"numbers": {"shapes": shapes, "flat_sum": float(d["flat"].sum())}, "files": files}
@@ -277,22 +279,27 @@ def _demo_sparse(out: Path, say) -> dict:
 
     kname, kernel = _kernel("sobel_x", "vertical_edge")
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((4, 4))
-    M = explain.conv_matrix(kernel, (4, 4))
-    out_conv, cache = conv2d_forward(x[None, None], kernel[None, None], None, stride=1, padding=0)
-    dout = rng.standard_normal(out_conv.shape)
-    dx, _, _ = conv2d_backward(dout, cache)
-    fwd_err = float(np.max(np.abs(M @ x.ravel() - out_conv.ravel())))
-    bwd_err = float(np.max(np.abs(M.T @ dout.ravel() - dx.ravel())))
-    files: list = []
-    _save(viz.conv_matrix_figure(kernel, (4, 4)), out / "sparse_matrix.png", files)
-    _save(viz.conv_matrix_figure(kernel, (6, 6), padding=1), out / "sparse_matrix_padded.png", files)
-    nnz = int(np.count_nonzero(M))
-    say(f"'{kname}' on a 4x4 input: M is {M.shape[0]}x{M.shape[1]}, {nnz} of {M.size} entries nonzero; "
-        f"|M x - conv(x)| = {fwd_err:.1e}, |M.T dout - dx| = {bwd_err:.1e}")
-    say("M =\n" + np.array2string(M, precision=0, suppress_small=True, max_line_width=200))
-    return {"numbers": {"shape": list(M.shape), "nonzeros": nnz, "forward_error": fwd_err, "backward_error": bwd_err},
-            "files": files}
+    numbers, files = {}, []
+    for shape, padding, fname in (((6, 6), 0, "sparse_matrix.png"), ((5, 5), 1, "sparse_matrix_padded.png")):
+        x = rng.standard_normal(shape)
+        M = explain.conv_matrix(kernel, shape, 1, padding)
+        out_conv, cache = conv2d_forward(x[None, None], kernel[None, None], None, stride=1, padding=padding)
+        dout = rng.standard_normal(out_conv.shape)
+        dx, _, _ = conv2d_backward(dout, cache)
+        fwd_err = float(np.max(np.abs(M @ x.ravel() - out_conv.ravel())))
+        bwd_err = float(np.max(np.abs(M.T @ dout.ravel() - dx.ravel())))
+        _save(viz.conv_matrix_figure(kernel, shape, padding=padding), out / fname, files)
+        _, index = explain.conv_matrix(kernel, shape, 1, padding, return_index=True)
+        slots = int(np.count_nonzero(index >= 0))
+        key = f"{shape[0]}x{shape[1]} padding {padding}"
+        numbers[key] = {"shape": list(M.shape), "weight_slots": slots, "fraction": slots / M.size,
+                        "forward_error": fwd_err, "backward_error": bwd_err}
+        say(f"'{kname}' on a {key} input: M is {M.shape[0]}x{M.shape[1]}; {slots} of {M.size} entries "
+            f"({slots / M.size:.0%}) hold one of the {kernel.size} weights; |M x - conv(x)| = {fwd_err:.1e}, "
+            f"|M.T dout - dx| = {bwd_err:.1e}")
+    say("M (6x6 input, no padding) =\n" + np.array2string(explain.conv_matrix(kernel, (6, 6)), precision=0,
+                                                            suppress_small=True, max_line_width=250))
+    return {"numbers": numbers, "files": files}
 
 
 def _demo_receptive(out: Path, say) -> dict:

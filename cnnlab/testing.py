@@ -70,7 +70,7 @@ def check_layer_gradients(layer, x: np.ndarray, *, training: bool = True, seed: 
         ``{"x": err, "<param name>": err, ...}`` relative errors.
     """
     rng = np.random.default_rng(seed)
-    out = layer.forward(x, training=training)
+    out = layer.forward(x, training=training, requires_grad=True)
     g = rng.standard_normal(out.shape)
     dx = layer.backward(g)
     analytic = {"x": dx.copy()}
@@ -80,7 +80,7 @@ def check_layer_gradients(layer, x: np.ndarray, *, training: bool = True, seed: 
             analytic[name] = p.grad.copy()
 
     def loss() -> float:
-        return float(np.sum(layer.forward(x, training=training) * g))
+        return float(np.sum(layer.forward(x, training=training, requires_grad=True) * g))
 
     errors = {"x": rel_error(analytic["x"], numerical_gradient(loss, x, h))}
     for name in layer.param_names:

@@ -53,8 +53,10 @@ def open_image(path, grayscale: bool = True) -> Image.Image:
             names the file.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"image file {path} does not exist.")
+    if not path.is_file():
+        raise ValueError(f"image path {path} is not a file.")
     if path.stat().st_size == 0:
         raise ValueError(f"image file {path} is empty (0 bytes).")
     try:

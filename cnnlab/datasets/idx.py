@@ -92,12 +92,15 @@ def _expected_bytes(dtype: np.dtype, shape: tuple[int, ...]) -> int:
     return math.prod(shape) * dtype.itemsize  # Python ints: no overflow for lying headers
 
 
-def _size_error(name: str, shape, dtype: np.dtype, expected: int, received: int | None) -> ValueError:
+def _size_error(name: str, shape, dtype: np.dtype, expected: int, received: int, *,
+                streamed: bool = False) -> ValueError:
+    """The error for a data size that differs from the header's. ``streamed``: reading stopped
+    one byte past ``expected``, so only "more" is known."""
     what = f"{name}: the header declares shape {shape} of {dtype.name}, i.e. {expected} data bytes,"
-    if received is None or received < expected:
-        got = "fewer" if received is None else received
-        return ValueError(f"{what} but the file holds {got} (truncated or corrupted file, or a lying header).")
-    return ValueError(f"{what} but the file holds {received}: {received - expected} unexpected trailing bytes.")
+    if received < expected:
+        return ValueError(f"{what} but the file holds {received} (truncated or corrupted file, or a lying header).")
+    extra = "more" if streamed else f"{received}: {received - expected}"
+    return ValueError(f"{what} but the file holds {extra} unexpected trailing bytes.")
 
 
 def _to_native(arr: np.ndarray) -> np.ndarray:
@@ -195,7 +198,7 @@ def _read_stream(f, name: str) -> np.ndarray:
         magic = f.read(2)
         f.seek(start)
     else:
-        magic = f.read(2)
+        magic = bytes(read_upto(f, 2))  # a pipe may return fewer bytes than asked
         f = io.BufferedReader(_Prefixed(magic, f))
     compressed = magic == GZIP_MAGIC
     stream = gzip.GzipFile(fileobj=f, mode="rb") if compressed else f
@@ -221,7 +224,7 @@ def _read_stream(f, name: str) -> np.ndarray:
     # one byte past the expected count; a lying header then fails with the real data's size.
     data = read_upto(stream, expected + 1)
     if len(data) != expected:
-        raise _size_error(name, shape, dtype, expected, len(data))
+        raise _size_error(name, shape, dtype, expected, len(data), streamed=True)
     flat = np.frombuffer(data, dtype=dtype, count=math.prod(shape))
     return _to_native(flat.reshape(shape))
 

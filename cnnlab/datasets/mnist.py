@@ -302,7 +302,8 @@ def load_mnist(path=None, *, kind: str = "mnist", verify: bool = True, download:
         y = arrays[role]
         if y.size and y.max() >= len(info.classes):
             raise ValueError(
-                f"{info.title} {role.replace('_', ' ')} in {folder} go up to {y.max()}; expected 0..{len(info.classes) - 1}."
+                f"{info.title} {role.replace('_', ' ')} in {folder} go up to {y.max()}; "
+                f"expected 0..{len(info.classes) - 1}."
             )
     return (arrays["train_images"], arrays["train_labels"]), (arrays["test_images"], arrays["test_labels"])
 

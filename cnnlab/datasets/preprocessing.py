@@ -83,7 +83,9 @@ def standardize(x: np.ndarray, mean=None, std=None):
         try:
             np.broadcast_shapes(v.shape, x.shape)
         except ValueError:
-            raise ValueError(f"standardize {name} of shape {v.shape} does not broadcast against x of shape {x.shape}.") from None
+            raise ValueError(
+                f"standardize {name} of shape {v.shape} does not broadcast against x of shape {x.shape}."
+            ) from None
     if np.any(s <= 0):
         raise ValueError(
             f"standardize std must be > 0; received {std}. A constant input has std 0: "
@@ -117,7 +119,9 @@ def add_channel_axis(x: np.ndarray) -> np.ndarray:
             f"dimensions. cnnlab is channels-first (N, C, H, W); for channels-last data use "
             f"x.transpose(0, 3, 1, 2)."
         )
-    hint = " For one (H, W) image use x[None, None]; for flat rows (N, H*W) reshape to (N, H, W) first." if x.ndim == 2 else ""
+    hint = ""
+    if x.ndim == 2:
+        hint = " For one (H, W) image use x[None, None]; for flat rows (N, H*W) reshape to (N, H, W) first."
     raise ValueError(f"add_channel_axis expected (N, H, W); received shape {x.shape}.{hint}")
 
 
@@ -145,7 +149,9 @@ def _check_xy(x, y, who: str) -> int:
     check_array(x, f"{who} x")
     check_array(y, f"{who} y")
     if x.ndim == 0 or y.ndim == 0 or len(x) != len(y):
-        raise ValueError(f"{who} needs x and y with the same number of samples; received shapes {x.shape} and {y.shape}.")
+        raise ValueError(
+            f"{who} needs x and y with the same number of samples; received shapes {x.shape} and {y.shape}."
+        )
     return len(x)
 
 

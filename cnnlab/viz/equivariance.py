@@ -50,8 +50,9 @@ def equivariance_figure(result, *, save=None):
     ax.set_xlabel("shift (dy, dx) in pixels")
     ax.set_ylabel("fraction of active values unchanged")
     ax.set_ylim(0, 1.05)
-    ax.set_title(f"unchanged at the same position: conv {r.conv_unchanged_fraction:.0%}, "
-                 f"pooled {r.pool_unchanged_fraction:.0%}", fontsize=9)
+    ax.set_title(f"unchanged at the same position: conv {r.conv_unchanged_fraction:.0%}, pooled "
+                 f"{r.pool_unchanged_fraction:.0%}\nrelative change ||after - before|| / ||before||: conv "
+                 f"{r.conv_relative_change:.0%}, pooled {r.pool_relative_change:.0%}", fontsize=9)
     ax.legend(fontsize=8)
     fig.suptitle(f"conv is shift-equivariant (max error {r.conv_max_error:.1e}); max pooling makes 1-pixel shifts "
                  f"partly invisible", fontsize=11)

@@ -37,8 +37,9 @@ def conv_matrix_figure(kernel, input_shape=(5, 5), *, stride=1, padding=0, save=
     norm = BoundaryNorm(np.arange(-1.5, n_k, 1.0), cmap.N)
     nnz = int(np.count_nonzero(index >= 0))
     rows, cols = M.shape
-    fig = new_figure(4 + 0.22 * cols * 2 + 2, max(4.2, 0.25 * rows + 2.2))
-    gs = fig.add_gridspec(1, 3, width_ratios=[0.9, cols / max(rows, 1) + 0.4, cols / max(rows, 1) + 0.6])
+    cell = min(0.3, 6.5 / cols)  # inches per matrix cell
+    fig = new_figure(2.4 + 2 * (cols * cell + 1.3), max(3.4, rows * cell + 2.0))
+    gs = fig.add_gridspec(1, 3, width_ratios=[2.2, cols * cell + 0.3, cols * cell + 1.3])
     ax_k = fig.add_subplot(gs[0, 0])
     ax_k.imshow(np.arange(n_k).reshape(kh, kw), cmap=cmap, norm=norm, interpolation="nearest")
     for u in range(kh):
@@ -49,12 +50,12 @@ def conv_matrix_figure(kernel, input_shape=(5, 5), *, stride=1, padding=0, save=
     ax_k.set_title(f"kernel {kh}x{kw}\n(one colour per weight)", fontsize=10)
     ax_i = fig.add_subplot(gs[0, 1])
     ax_i.imshow(index, cmap=cmap, norm=norm, interpolation="nearest", aspect="equal")
-    ax_i.set_title(f"which weight: every row reuses the same {n_k}\n(weight sharing)", fontsize=10)
+    ax_i.set_title(f"which weight sits where: every row reuses\nthe same {n_k} weights (weight sharing)", fontsize=10)
     ax_i.set_xlabel(f"input pixel (flattened {input_shape[0]}x{input_shape[1]} = {cols})")
     ax_i.set_ylabel(f"output position ({rows})")
     ax_m = fig.add_subplot(gs[0, 2])
     show(ax_m, M, diverging=True, colorbar="matrix entry", ticks=True,
-         title=f"M: {nnz} of {M.size} entries nonzero ({nnz / M.size:.1%}; sparsity)")
+         title=f"M: only {nnz} of {M.size} entries ({nnz / M.size:.0%}) can hold a weight;\nthe rest are always 0 (sparsity)")
     ax_m.set_xlabel("input pixel")
     ax_m.set_ylabel("output position")
     fig.suptitle(f"convolution as a matrix: conv(x).ravel() = M @ x.ravel(), M is {rows}x{cols}; "

@@ -120,7 +120,7 @@ BAD_FILES = {
     "short header": (b"\x00\x00\x08", "at least 4 bytes"),
     "short dims": (bytes([0, 0, 0x08, 2, 0, 0, 0, 1]), "truncated"),
     "truncated data": (_idx_bytes(0x0C, (2, 3), b"\x00" * 23), "truncated"),
-    "trailing bytes": (_idx_bytes(0x08, (2, 2), b"\x00" * 5), "1 unexpected trailing"),
+    "trailing bytes": (_idx_bytes(0x08, (2, 2), b"\x00" * 7), "unexpected trailing bytes"),
     "empty": (b"", "at least 4 bytes"),
 }
 
@@ -139,10 +139,13 @@ def test_malformed_files_raise_clear_errors(tmp_path, case, compress):
         read_idx(io.BytesIO(data))
 
 
-def test_error_names_the_file(tmp_path):
+def test_error_names_the_file_and_sizes(tmp_path):
     path = tmp_path / "named.idx"
     path.write_bytes(_idx_bytes(0x08, (4,), b"\x00"))
-    with pytest.raises(ValueError, match="named.idx.*shape \\(4,\\) of uint8, i.e. 4 data bytes.*holds 1"):
+    with pytest.raises(ValueError, match="named.idx.*shape \\(4,\\) of uint8, i.e. 4 data bytes.*holds 1 "):
+        read_idx(path)
+    path.write_bytes(_idx_bytes(0x08, (4,), b"\x00" * 7))
+    with pytest.raises(ValueError, match="holds 7: 3 unexpected trailing bytes"):
         read_idx(path)
 
 

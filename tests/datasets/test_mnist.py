@@ -252,7 +252,8 @@ def test_download_checks_the_published_checksums(tmp_path, http_server, monkeypa
     _fake_dataset(tmp_path, http_server, "fashion_mnist", monkeypatch)
     local = DATASETS["fashion_mnist"]
     monkeypatch.setitem(DATASETS, "fashion_mnist", dataclasses.replace(published, mirrors=local.mirrors))
-    with pytest.raises(DownloadError, match="(?s)MD5 of the downloaded file.*expected 8d4fb7e6c68d591d4c3dfef9ec88bf0d"):
+    expected = "(?s)MD5 of the downloaded file.*expected 8d4fb7e6c68d591d4c3dfef9ec88bf0d"
+    with pytest.raises(DownloadError, match=expected):
         load_fashion_mnist(download=True)
     cache = tmp_path / "cache" / "fashion_mnist"
     assert not cache.exists() or list(cache.iterdir()) == []
