@@ -8,8 +8,8 @@ Example:
 """
 __version__ = "0.1.0"
 
-from cnnlab import layers, models, ops, zoo  # noqa: E402
+from cnnlab import datasets, layers, models, ops, zoo  # noqa: E402
 from cnnlab.io import load_model, save_model  # noqa: E402
 from cnnlab.models import Sequential  # noqa: E402
 
-__all__ = ["layers", "models", "ops", "zoo", "load_model", "save_model", "Sequential", "__version__"]
+__all__ = ["datasets", "layers", "models", "ops", "zoo", "load_model", "save_model", "Sequential", "__version__"]

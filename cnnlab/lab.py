@@ -297,8 +297,8 @@ def _demo_sparse(out: Path, say) -> dict:
         say(f"'{kname}' on a {key} input: M is {M.shape[0]}x{M.shape[1]}; {slots} of {M.size} entries "
             f"({slots / M.size:.0%}) hold one of the {kernel.size} weights; |M x - conv(x)| = {fwd_err:.1e}, "
             f"|M.T dout - dx| = {bwd_err:.1e}")
-    say("M (6x6 input, no padding) =\n" + np.array2string(explain.conv_matrix(kernel, (6, 6)), precision=0,
-                                                            suppress_small=True, max_line_width=250))
+    say("M (6x6 input, no padding) =\n" + np.array2string(explain.conv_matrix(kernel, (6, 6)), max_line_width=250,
+                                                            formatter={"float_kind": lambda v: f"{v:g}"}))
     return {"numbers": numbers, "files": files}
 
 

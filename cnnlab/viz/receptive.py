@@ -13,7 +13,11 @@ __all__ = ["receptive_windows", "receptive_field_figure"]
 
 
 def receptive_windows(model, input_shape=None) -> list[dict]:
-    """For every Conv/Pool layer, the input window seen by its output unit nearest the input centre.
+    """For every Conv/Pool layer, the input window seen by one central unit, nested.
+
+    The central unit of the last Conv/Pool layer is picked first; going down, each layer's
+    unit is the middle one of the units the unit above reads (its kernel window), so every
+    window lies inside the next one.
 
     Returns:
         one dict per row of ``receptive_field`` (input row first) with ``row`` (the
@@ -23,17 +27,24 @@ def receptive_windows(model, input_shape=None) -> list[dict]:
     from cnnlab.explain import receptive_field
 
     rows, _ = receptive_field(model, input_shape)
-    shape = rows[0].output_shape
-    centre = ((shape[1] - 1) / 2, (shape[2] - 1) / 2) if shape is not None else (0.0, 0.0)
-    out = []
-    for r in rows:
+    if any(r.output_shape is None for r in rows):
+        raise ValueError("receptive_windows needs the model's input_shape (C, H, W); pass input_shape=.")
+    units: list[tuple[int, int]] = [(0, 0)] * len(rows)
+    last = rows[-1].output_shape
+    units[-1] = ((last[1] - 1) // 2, (last[2] - 1) // 2) if len(last) == 3 else (0, 0)
+    for k in range(len(rows) - 1, 0, -1):
+        below = rows[k - 1].output_shape
         unit = []
         for ax in (0, 1):
-            n = r.output_shape[ax + 1] if r.output_shape is not None else 1
-            k = int(np.clip(np.round((centre[ax] - r.start[ax]) / r.jump[ax]), 0, n - 1))
-            unit.append(k)
+            lo = units[k][ax] * rows[k].stride[ax] - rows[k].padding[ax]
+            hi = lo + rows[k].kernel[ax] - 1
+            lo, hi = max(lo, 0), min(hi, below[ax + 1] - 1)
+            unit.append((lo + hi) // 2)
+        units[k - 1] = tuple(unit)
+    out = []
+    for r, unit in zip(rows, units):
         tl = tuple(r.start[ax] + unit[ax] * r.jump[ax] - (r.size[ax] - 1) / 2 for ax in (0, 1))
-        out.append({"row": r, "unit": tuple(unit), "top_left": tl, "size": r.size})
+        out.append({"row": r, "unit": tuple(int(u) for u in unit), "top_left": tl, "size": r.size})
     return out
 
 
@@ -91,6 +102,7 @@ def receptive_field_figure(model, input_shape=None, *, image=None, save=None):
         ax2.annotate(str(s), (k, s), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
     ax2.set_xticks(range(n), labels, rotation=35, ha="right", fontsize=8)
     ax2.set_ylabel("input pixels (height)")
+    ax2.yaxis.get_major_locator().set_params(integer=True)
     ax2.set_title("growth of the receptive field", fontsize=10)
     ax2.grid(alpha=0.3)
     ax2.legend(fontsize=8)

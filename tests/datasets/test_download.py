@@ -28,7 +28,8 @@ def test_download_with_progress_bar_and_uppercase_md5(tmp_path, http_server, cap
     url = http_server.add("/f", BODY)
     download(url, tmp_path / "f", BODY_MD5.upper(), progress=True, timeout=5)
     assert md5_file(tmp_path / "f") == BODY_MD5
-    assert "f" in capsys.readouterr().err  # tqdm writes to stderr
+    err = capsys.readouterr().err  # tqdm writes to stderr
+    assert "f:" in err and "/293k" in err  # named bar, sized from Content-Length
 
 
 def test_download_without_md5_keeps_bytes_as_served(tmp_path, http_server):

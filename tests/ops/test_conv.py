@@ -1,0 +1,221 @@
+"""conv2d_forward / conv2d_backward: worked example, gradients, implementations, PyTorch oracle."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+from cnnlab.ops import reference
+from cnnlab.ops.conv import (ConvCache, conv2d_backward, conv2d_backward_fast, conv2d_backward_im2col,
+                             conv2d_forward)
+from cnnlab.ops.shapes import conv_output_size
+from cnnlab.testing import numerical_gradient, rel_error
+
+IMPLS = ["fast", "im2col", "naive"]
+
+
+def _data(N, C, F, H, W, KH, KW, dtype=np.float64, seed=0, bias=True):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((F, C, KH, KW)).astype(dtype)
+    b = rng.standard_normal(F).astype(dtype) if bias else None
+    return x, w, b
+
+
+# ----- worked example and output sizes --------------------------------------------------------
+def test_vertical_edge_worked_example():
+    x = np.zeros((1, 1, 7, 7))
+    x[..., :3] = 10  # left three columns bright
+    w = np.array([[1.0, 0, -1]] * 3)[None, None]  # (1, 1, 3, 3)
+    for impl in IMPLS:
+        out, _ = conv2d_forward(x, w, None, impl=impl)
+        assert out.shape == (1, 1, 5, 5)
+        np.testing.assert_array_equal(out[0, 0], np.tile([0.0, 30, 30, 0, 0], (5, 1)))
+
+
+@pytest.mark.parametrize("n, k, s, p, expected", [
+    (28, 3, 1, 1, 28), (7, 3, 1, 0, 5), (28, 2, 2, 0, 14), (7, 3, 2, 1, 4), (10, 5, 3, 2, 4),
+    (32, 5, 1, 0, 28), (5, 5, 1, 0, 1), (6, 4, 3, 0, 1), (1, 3, 1, 1, 1),
+])
+def test_output_size_formula_and_op_shape(n, k, s, p, expected):
+    assert conv_output_size(n, k, s, p) == expected
+    x, w, b = _data(1, 1, 2, n, n + 1, k, k)
+    out, _ = conv2d_forward(x, w, b, s, p)
+    assert out.shape == (1, 2, expected, conv_output_size(n + 1, k, s, p))
+
+
+# ----- implementations agree -------------------------------------------------------------------
+# (N, C, F, H, W, KH, KW, stride, padding)
+LADDER = [
+    (2, 3, 4, 7, 6, 3, 3, (1, 1), (1, 1)),
+    (1, 2, 3, 8, 7, 3, 2, (2, 1), (1, 0)),
+    (2, 1, 2, 6, 6, 1, 1, (1, 1), (0, 0)),
+    (1, 3, 2, 9, 5, 4, 3, (3, 2), (2, 1)),
+    (2, 2, 3, 5, 5, 5, 5, (1, 1), (2, 2)),
+    (1, 2, 2, 3, 3, 1, 1, (1, 1), (3, 2)),  # padding wider than the kernel: borders are pure bias
+]
+
+
+@pytest.mark.parametrize("N, C, F, H, W, KH, KW, stride, padding", LADDER)
+@pytest.mark.parametrize("bias", [True, False])
+def test_fast_and_im2col_match_naive_forward_and_backward(N, C, F, H, W, KH, KW, stride, padding, bias):
+    x, w, b = _data(N, C, F, H, W, KH, KW, bias=bias)
+    ref_out, ref_cache = conv2d_forward(x, w, b, stride, padding, impl="naive")
+    dout = np.random.default_rng(9).standard_normal(ref_out.shape)
+    ref = conv2d_backward(dout, ref_cache)
+    for impl in ("fast", "im2col"):
+        out, cache = conv2d_forward(x, w, b, stride, padding, impl=impl)
+        assert cache.impl == impl
+        np.testing.assert_allclose(out, ref_out, rtol=1e-12, atol=1e-12)
+        for got, want in zip(conv2d_backward(dout, cache), ref):
+            if want is None:
+                assert got is None
+            else:
+                np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_caches_are_interchangeable_between_implementations():
+    x, w, b = _data(2, 3, 2, 6, 5, 3, 3)
+    out, naive_cache = conv2d_forward(x, w, b, 1, 1, impl="naive")
+    dout = np.random.default_rng(1).standard_normal(out.shape)
+    want = reference.conv2d_backward_naive(dout, naive_cache)
+    _, fast_cache = conv2d_forward(x, w, b, 1, 1, impl="fast")
+    _, im2col_cache = conv2d_forward(x, w, b, 1, 1, impl="im2col")
+    for got in (conv2d_backward_fast(dout, naive_cache), conv2d_backward_im2col(dout, fast_cache),
+                conv2d_backward_fast(dout, im2col_cache), reference.conv2d_backward_naive(dout, fast_cache)):
+        for g, t in zip(got, want):
+            np.testing.assert_allclose(g, t, rtol=1e-12, atol=1e-12)
+
+
+# ----- gradient checks (float64 central differences) ------------------------------------------
+@pytest.mark.parametrize("N, C, F, H, W, KH, KW, stride, padding", [
+    (2, 3, 2, 5, 7, 3, 3, (1, 1), (1, 1)),  # odd, non-square input
+    (1, 2, 3, 7, 6, 3, 3, (2, 2), (1, 1)),  # stride 2 with padding, batch of 1
+    (2, 2, 2, 6, 5, 2, 3, (1, 2), (0, 1)),  # non-square kernel and stride
+    (1, 1, 2, 5, 5, 5, 1, (1, 1), (2, 0)),  # 5x1 kernel
+])
+@pytest.mark.parametrize("impl", ["fast", "im2col"])
+def test_gradients_match_central_differences(N, C, F, H, W, KH, KW, stride, padding, impl):
+    x, w, b = _data(N, C, F, H, W, KH, KW, seed=3)
+    out, cache = conv2d_forward(x, w, b, stride, padding, impl=impl)
+    g = np.random.default_rng(4).standard_normal(out.shape)
+    dx, dw, db = conv2d_backward(g, cache)
+
+    def loss():
+        return float(np.sum(conv2d_forward(x, w, b, stride, padding, impl=impl)[0] * g))
+
+    assert rel_error(dx, numerical_gradient(loss, x)) <= 1e-6
+    assert rel_error(dw, numerical_gradient(loss, w)) <= 1e-6
+    assert rel_error(db, numerical_gradient(loss, b)) <= 1e-6
+
+
+# ----- the 180-degree rule ---------------------------------------------------------------------
+def _full_correlation_with_rotated_kernel(dout, w, padding, x_shape):
+    """dx[n, c] = sum_f full_corr(dout[n, f], rot180(w[f, c])), cropped by the forward padding."""
+    _, _, H, W = x_shape
+    KH, KW = w.shape[2:]
+    ph, pw = padding
+    dp = np.pad(dout, ((0, 0), (0, 0), (KH - 1, KH - 1), (KW - 1, KW - 1)))  # "full": every overlap
+    rot = w[:, :, ::-1, ::-1]  # (F, C, KH, KW) rotated 180 degrees
+    Hf, Wf = dout.shape[2] + KH - 1, dout.shape[3] + KW - 1  # = H + 2ph, W + 2pw
+    full = np.zeros((dout.shape[0], w.shape[1], Hf, Wf))
+    for i in range(KH):
+        for j in range(KW):
+            full += np.einsum("nfhw,fc->nchw", dp[:, :, i:i + Hf, j:j + Wf], rot[:, :, i, j])
+    return full[:, :, ph:ph + H, pw:pw + W]
+
+
+@pytest.mark.parametrize("H, W, KH, KW, padding", [(6, 5, 3, 3, (0, 0)), (5, 7, 3, 2, (1, 1)), (4, 4, 5, 5, (2, 2))])
+def test_stride1_dx_is_full_correlation_of_dout_with_rotated_kernel(H, W, KH, KW, padding):
+    x, w, b = _data(2, 3, 4, H, W, KH, KW, seed=5)
+    out, cache = conv2d_forward(x, w, b, 1, padding)
+    dout = np.random.default_rng(6).standard_normal(out.shape)
+    dx, _, _ = conv2d_backward(dout, cache)
+    np.testing.assert_allclose(dx, _full_correlation_with_rotated_kernel(dout, w, padding, x.shape), rtol=1e-12,
+                               atol=1e-12)
+
+
+# ----- PyTorch oracle ---------------------------------------------------------------------------
+def _torch_table():
+    cases, channels = [], [1, 3, 8]
+    for k in range(1, 6):
+        for s in range(1, 4):
+            p = min((k + s) % 3, k // 2 + 1)
+            H, W = 4 + k + s, 3 + 2 * k  # non-square, always >= kernel
+            cases.append((2 if s == 1 else 1, channels[(k + s) % 3], 1 + (k % 3), H, W, k, k, s, p))
+    for k, C in [(1, 3), (3, 1), (3, 8), (5, 3)]:
+        cases.append((1, C, 2, 6, 9, k, k, 1, "same"))
+    cases += [(1, 3, 2, 7, 8, 3, 2, (2, 1), (0, 1)), (2, 1, 3, 5, 9, 2, 5, (1, 3), (1, 2))]  # non-square kernels
+    return cases
+
+
+@pytest.mark.parametrize("N, C, F, H, W, KH, KW, stride, padding", _torch_table())
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_matches_pytorch_forward_and_gradients(N, C, F, H, W, KH, KW, stride, padding, dtype):
+    x, w, b = _data(N, C, F, H, W, KH, KW, dtype=dtype, seed=7)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    t_out = TF.conv2d(tx, tw, tb, stride=stride, padding=padding)
+    dout = np.random.default_rng(8).standard_normal(tuple(t_out.shape)).astype(dtype)
+    t_out.backward(torch.tensor(dout))
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    for impl in ("fast", "im2col"):
+        out, cache = conv2d_forward(x, w, b, stride, padding, impl=impl)
+        dx, dw, db = conv2d_backward(dout, cache)
+        assert out.dtype == dx.dtype == dw.dtype == db.dtype == dtype
+        assert rel_error(out, t_out.detach().numpy()) <= tol
+        assert rel_error(dx, tx.grad.numpy()) <= tol
+        assert rel_error(dw, tw.grad.numpy()) <= tol
+        assert rel_error(db, tb.grad.numpy()) <= tol
+
+
+# ----- dtypes ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_every_output_keeps_the_input_dtype(impl, dtype, stride):
+    x, w, b = _data(2, 2, 3, 5, 6, 3, 3, dtype=dtype)
+    out, cache = conv2d_forward(x, w, b, stride, 1, impl=impl)
+    dx, dw, db = conv2d_backward(np.ones_like(out), cache)
+    assert out.dtype == dx.dtype == dw.dtype == db.dtype == dtype
+    assert out.flags.c_contiguous and dx.flags.c_contiguous
+
+
+def test_no_bias_gives_db_none():
+    x, w, _ = _data(1, 2, 2, 4, 4, 3, 3, bias=False)
+    out, cache = conv2d_forward(x, w, None, 1, 1)
+    assert cache.b is None and conv2d_backward(np.ones_like(out), cache)[2] is None
+
+
+def test_float32_result_is_close_to_float64():
+    x, w, b = _data(2, 8, 4, 9, 9, 3, 3)
+    out64, _ = conv2d_forward(x, w, b, 1, 1)
+    out32, _ = conv2d_forward(x.astype(np.float32), w.astype(np.float32), b.astype(np.float32), 1, 1)
+    assert rel_error(out32, out64) <= 1e-6
+
+
+# ----- errors ------------------------------------------------------------------------------------
+def test_errors_name_expected_and_received():
+    x, w, b = _data(1, 3, 2, 5, 5, 3, 3)
+    with pytest.raises(ValueError, match=r"x has 2 channels .* w expects 3"):
+        conv2d_forward(x[:, :2], w, b)
+    with pytest.raises(TypeError, match="one dtype"):
+        conv2d_forward(x.astype(np.float32), w, b)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        conv2d_forward(x.astype(np.int64), w, b)
+    with pytest.raises(ValueError, match=r"expected x of shape \(N, C, H, W\); received shape \(3, 5, 5\)"):
+        conv2d_forward(x[0], w, b)
+    with pytest.raises(ValueError, match=r"expected b of shape \(2,\)"):
+        conv2d_forward(x, w, b[:1])
+    with pytest.raises(ValueError, match="kernel size 7 is larger than the padded input size 6"):
+        conv2d_forward(x[..., :4, :4], np.ones((2, 3, 7, 7)), b, 1, 1)
+    with pytest.raises(ValueError, match="unknown convolution impl 'gpu'"):
+        conv2d_forward(x, w, b, impl="gpu")
+    with pytest.raises(ValueError, match="padding='same' needs stride 1"):
+        conv2d_forward(x, w, b, 2, "same")
+    out, cache = conv2d_forward(x, w, b)
+    with pytest.raises(ValueError, match=r"expected dout of shape \(1, 2, 3, 3\)"):
+        conv2d_backward(out[:, :1], cache)
+    with pytest.raises(ValueError, match="dtype float64"):
+        conv2d_backward(out.astype(np.float32), cache)
+    with pytest.raises(TypeError, match="cache returned by conv2d_forward"):
+        conv2d_backward(out, (x, w, b))
+    assert isinstance(cache, ConvCache)
