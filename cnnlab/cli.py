@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab.callbacks import Callback
+from cnnlab.callbacks import Callback, atomic_write_text
 
 #: modules that contribute sub-commands through ``add_commands(subparsers)``
 PLUGIN_MODULES = ("cnnlab.lab_cli", "cnnlab.bench")
@@ -171,7 +171,8 @@ def _add_train(sub) -> None:
                        epilog=TRAIN_EPILOG, formatter_class=_formatter)
     p.add_argument("--model", default=DEFAULTS["model"], choices=sorted(MODELS), metavar="NAME",
                    help=f"zoo model: {', '.join(sorted(MODELS))} (default: %(default)s)")
-    p.add_argument("--epochs", type=_positive_int, default=DEFAULTS["epochs"], help="total epochs (default: %(default)s)")
+    p.add_argument("--epochs", type=_positive_int, default=DEFAULTS["epochs"],
+                   help="total epochs (default: %(default)s)")
     p.add_argument("--batch-size", type=_positive_int, default=DEFAULTS["batch_size"], help="(default: %(default)s)")
     p.add_argument("--optimizer", default=DEFAULTS["optimizer"], choices=["sgd", "adam", "adamw"],
                    help="(default: %(default)s)")
@@ -245,14 +246,17 @@ def cmd_train(args) -> int:
         callbacks.insert(0, CosineDecay(args.epochs))
     elif args.schedule == "step":
         callbacks.insert(0, StepDecay(step_size=max(1, -(-args.epochs // 3)), gamma=0.1))
-    say(f"training {args.model} ({model.num_parameters():,} parameters) on {len(x_train):,} MNIST images: "
-        f"{args.epochs} epochs, batch {args.batch_size}, {args.optimizer} lr {args.lr:g}, schedule {args.schedule}, "
-        f"augment {'+-' + str(args.shift) + ' px' if args.augment else 'off'}; output in {out}")
+    n_val = int(len(x_train) * args.val_split)
+    held_out = f" ({n_val:,} more held out for validation)" if n_val >= 1 else ""
+    say(f"training {args.model} ({model.num_parameters():,} parameters) on {len(x_train) - n_val:,} MNIST images"
+        f"{held_out}: {args.epochs} epochs, batch {args.batch_size}, {args.optimizer} lr {args.lr:g}, schedule "
+        f"{args.schedule}, augment {'+-' + str(args.shift) + ' px' if args.augment else 'off'}; output in {out}")
 
     # ---- train
     t0 = time.perf_counter()
     history = fit(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
-                  validation_split=args.val_split if len(x_train) > 1 else 0.0, callbacks=callbacks,
+                  validation_split=args.val_split if n_val >= 1 else 0.0,
+                  callbacks=callbacks,
                   verbose=0 if args.quiet else 1, seed=args.seed, augment=args.shift if args.augment else None,
                   checkpoint=checkpoint, resume_from=resume_from)
     train_seconds = time.perf_counter() - t0
@@ -277,7 +281,7 @@ def cmd_train(args) -> int:
         say(f"trained in {train_seconds:.1f} s{per_epoch}")
         print(f"test accuracy: {test_acc:.2%} (loss {test_loss:.4f}) on {len(x_test):,} images")
         say(f"saved {out / 'model.npz'}")
-    (out / "history.json").write_text(json.dumps(record, indent=2, allow_nan=True))
+    atomic_write_text(out / "history.json", json.dumps(record, indent=2, allow_nan=True))
     if history.epoch:
         _plot_curves(history, out / "curves.png")
     return status

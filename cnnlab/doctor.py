@@ -118,7 +118,8 @@ class Doctor:
     def __init__(self, *, stuck_after: int = 300, stuck_window: int = 50, stuck_tolerance: float = 0.05,
                  grad_every: int = 50, explode_norm: float = 1e3, vanish_ratio: float = 1e-5,
                  relu_every: int = 100, dead_fraction: float = 0.5, rise_ratio: float = 1.3,
-                 rise_margin: float = 0.15, min_rise_batches: int = 40, unscaled_max: float = 1.5, emit: bool = True, enabled: bool = True):
+                 rise_margin: float = 0.15, min_rise_batches: int = 40, unscaled_max: float = 1.5,
+                 emit: bool = True, enabled: bool = True):
         for name, value in (("stuck_after", stuck_after), ("stuck_window", stuck_window),
                             ("grad_every", grad_every), ("relu_every", relu_every),
                             ("min_rise_batches", min_rise_batches)):

@@ -380,7 +380,7 @@ def conv_matrix(kernel, input_shape, stride=1, padding=0, *, return_index: bool 
     index = _conv_matrix_index(kernel.shape[0], kernel.shape[1], input_shape, stride, padding)
     M = np.zeros(index.shape, dtype=dtype)  # (H_out*W_out, H*W)
     used = index >= 0
-    M[used] = kernel.reshape(-1)[index[used]]
+    M[used] = kernel.reshape(-1)[index[used]]  # (KH*KW,) weights gathered into the slots
     return (M, index) if return_index else M
 
 
@@ -401,7 +401,7 @@ def conv_matrix_triplets(kernel, input_shape, stride=1, padding=0):
         kernel = kernel.astype(np.float64)
     index = _conv_matrix_index(kernel.shape[0], kernel.shape[1], input_shape, stride, padding)
     rows, cols = np.nonzero(index >= 0)
-    return rows, cols, kernel.reshape(-1)[index[rows, cols]], index.shape
+    return rows, cols, kernel.reshape(-1)[index[rows, cols]], index.shape  # vals: (nnz,)
 
 
 # ----- translation equivariance ------------------------------------------------------------------
@@ -620,7 +620,7 @@ def explain_model(model, input_shape=None) -> str:
     Example:
         >>> from cnnlab.zoo import ox_cnn
         >>> print(explain_model(ox_cnn()).splitlines()[-1])
-        Total: 13 parameters
+        Total: 26 parameters
     """
     shape = _input_shape(model, input_shape)
     lines = [f"Model '{getattr(model, 'name', 'model')}'" + ("" if shape is None else f" on input {_shape_text(shape)}") + ":"]

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import tempfile
+import tokenize
 import zipfile
 from pathlib import Path
 
@@ -29,6 +31,10 @@ MAX_ARRAY_BYTES = 2 * 1024**3
 MAX_TOTAL_BYTES = 4 * 1024**3
 MAX_HEADER_BYTES = 64 * 1024**2
 MAX_MEMBERS = 100_000
+_READ_CHUNK = 1 << 24  # bytes per read of an array member
+#: a compressed member above _BOMB_MIN_BYTES may inflate at most this many times
+MAX_COMPRESSION_RATIO = 100
+_BOMB_MIN_BYTES = 16 * 1024**2
 
 
 class ModelFileError(ValueError):
@@ -45,13 +51,19 @@ def write_archive(path, header: dict, arrays: dict[str, np.ndarray]) -> Path:
             any, is left untouched and no temp file remains).
     """
     path = Path(path)
+    if not isinstance(header, dict):
+        raise TypeError(f"header must be a dict of JSON-serializable entries; received {type(header).__name__}.")
+    if not isinstance(arrays, dict):
+        raise TypeError(f"arrays must be a dict of name -> numpy array; received {type(arrays).__name__}.")
     if HEADER_KEY in arrays:
         raise ValueError(f"array key {HEADER_KEY!r} is reserved.")
     for key, value in arrays.items():
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"array names must be non-empty strings; received {key!r}.")
         if not isinstance(value, np.ndarray) or value.dtype not in ALLOWED_DTYPES:
             got = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
             raise ValueError(f"cannot save array {key!r}: only numeric arrays are stored; received {got}.")
-    payload = json.dumps({"format": FORMAT_NAME, "version": FORMAT_VERSION, **header}, allow_nan=True).encode("utf-8")
+    payload = _header_bytes(header)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(f"cannot save to {path}: folder {folder} does not exist.")
@@ -61,6 +73,7 @@ def write_archive(path, header: dict, arrays: dict[str, np.ndarray]) -> Path:
             np.savez(f, **{HEADER_KEY: np.frombuffer(payload, dtype=np.uint8)}, **arrays)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a model file is as readable as one np.savez writes
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -68,6 +81,22 @@ def write_archive(path, header: dict, arrays: dict[str, np.ndarray]) -> Path:
         raise
     _fsync_dir(folder)
     return path
+
+
+def _header_bytes(header: dict) -> bytes:
+    """The JSON header as UTF-8; a TypeError naming the first entry JSON cannot hold."""
+    try:
+        return json.dumps({"format": FORMAT_NAME, "version": FORMAT_VERSION, **header}, allow_nan=True).encode("utf-8")
+    except (TypeError, ValueError) as err:
+        for key, value in header.items():
+            try:
+                json.dumps(value, allow_nan=True)
+            except (TypeError, ValueError):
+                raise TypeError(
+                    f"cannot save header entry {key!r}: entries must be JSON-serializable (numbers, strings, "
+                    f"lists, dicts; arrays go in the arrays); received {type(value).__name__} ({err})."
+                ) from None
+        raise TypeError(f"cannot save the header: {err}") from None
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -100,8 +129,11 @@ def read_archive(path) -> tuple[dict, dict[str, np.ndarray]]:
             return _read_zip(zf, path)
     except ModelFileError:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, KeyError,
-            UnicodeDecodeError, NotImplementedError, RuntimeError, TypeError, OverflowError, IndexError) as err:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, LookupError,
+            UnicodeDecodeError, NotImplementedError, RuntimeError, TypeError, ArithmeticError,
+            SyntaxError, tokenize.TokenError, struct.error) as err:
+        # NumPy parses a .npy header with tokenize and ast.literal_eval: a corrupted header can
+        # raise any of their errors, which all mean the same thing here.
         raise ModelFileError(f"{path} is not a valid cnnlab model file (truncated or corrupted?): {err}") from None
 
 
@@ -118,12 +150,23 @@ def _read_zip(zf: zipfile.ZipFile, path: Path) -> tuple[dict, dict[str, np.ndarr
     for info in infos:
         if not info.filename.endswith(".npy"):
             raise ModelFileError(f"{path} holds an unexpected entry {info.filename!r}.")
+        # cnnlab stores arrays uncompressed; weights barely compress. A large member that
+        # inflates hundreds of times is a zip bomb: a few MB of file costing GB of memory.
+        if (info.compress_type != zipfile.ZIP_STORED and info.file_size > _BOMB_MIN_BYTES
+                and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1)):
+            raise ModelFileError(
+                f"{path}: entry {info.filename!r} inflates {info.compress_size} compressed bytes to "
+                f"{info.file_size}, more than {MAX_COMPRESSION_RATIO} times; refusing a possible zip bomb."
+            )
         arrays[info.filename[:-4]] = _read_member(zf, info, path)
     raw = arrays.pop(HEADER_KEY, None)
     if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
         raise ModelFileError(f"{path} has no cnnlab header: it is not a cnnlab model file.")
     header = json.loads(raw.tobytes().decode("utf-8"))
-    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{path} is not a cnnlab model file (its header is a JSON {type(header).__name__}, "
+                             f"not an object).")
+    if header.get("format") != FORMAT_NAME:
         raise ModelFileError(f"{path} is not a cnnlab model file (format {header.get('format')!r}).")
     if header.get("version") != FORMAT_VERSION:
         raise ModelFileError(
@@ -158,15 +201,55 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> np.n
             raise ModelFileError(
                 f"{path}: entry {info.filename!r} declares shape {shape} ({nbytes} bytes) but holds {data_bytes} bytes."
             )
-        buffer = f.read(nbytes)
-        if len(buffer) != nbytes:
-            raise ModelFileError(f"{path}: entry {info.filename!r} is truncated.")
-    array = np.frombuffer(buffer, dtype=dtype)
+        # Read straight into the final array, in chunks: one allocation of the (checked) declared
+        # size, never a second full-size bytes object beside it.
+        array = np.empty(count, dtype=dtype)
+        view = memoryview(array).cast("B") if nbytes else memoryview(b"")
+        got = 0
+        while got < nbytes:
+            n = f.readinto(view[got:got + _READ_CHUNK])
+            if not n:
+                raise ModelFileError(f"{path}: entry {info.filename!r} is truncated.")
+            got += n
     order = "F" if fortran else "C"
-    return array.reshape(shape, order=order).copy()
+    return array.reshape(shape, order=order)
 
 
 # ----- models ----------------------------------------------------------------------------
+#: values a config may declare beyond twice what its file holds before loading is refused unbuilt
+_ALLOCATION_SLACK = 2**24
+_SIZE_KEYS = ("in_channels", "out_channels", "in_features", "out_features", "num_features")
+
+
+def _declared_weight_count(config) -> int:
+    """A lower bound on the number of values the layers in ``config`` allocate: the product of
+    their size settings (channels, features, and the kernel area of a layer with channels).
+    Settings that are not positive ints are skipped (the layer's constructor refuses them)."""
+
+    def pos_int(v):
+        return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+    layers = config.get("layers") if isinstance(config, dict) else None
+    total = 0
+    for entry in layers if isinstance(layers, list) else []:
+        cfg = entry.get("config") if isinstance(entry, dict) else None
+        if not isinstance(cfg, dict):
+            continue
+        sizes = [cfg[k] for k in _SIZE_KEYS if pos_int(cfg.get(k))]
+        if not sizes:
+            continue
+        count = 1
+        for v in sizes:
+            count *= v
+        kernel = cfg.get("kernel_size")
+        if "in_channels" in cfg and kernel is not None:
+            pair = [kernel, kernel] if not isinstance(kernel, list) else kernel
+            if len(pair) == 2 and all(pos_int(v) for v in pair):
+                count *= pair[0] * pair[1]
+        total += count
+    return total
+
+
 def save_model(model, path, *, extra: dict | None = None, extra_arrays: dict[str, np.ndarray] | None = None) -> Path:
     """Save a ``Sequential`` model's architecture and weights (and optional extras) to ``path``.
 
@@ -204,6 +287,16 @@ def load_model(path, *, return_header: bool = False):
         raise ModelFileError(f"{path} holds no model architecture.")
     if dtype not in ("float32", "float64"):
         raise ModelFileError(f"{path} declares dtype {dtype!r}; expected 'float32' or 'float64'.")
+    # Building the model allocates the weights its config declares; check that the file really
+    # holds about that many values first, so a tiny file declaring Dense(65536, 65536) costs
+    # nothing. Small mismatches are left to load_state_dict, whose message names the key.
+    declared = _declared_weight_count(config)
+    held = sum(int(v.size) for k, v in arrays.items() if k.startswith("model/"))
+    if declared > 2 * held + _ALLOCATION_SLACK:
+        raise ModelFileError(
+            f"{path}: its architecture declares at least {declared:,} weights but the file holds only "
+            f"{held:,} model values; the file is corrupted or hostile."
+        )
     try:
         model = Sequential.from_config(config)
         model.astype(dtype)

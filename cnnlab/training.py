@@ -32,11 +32,12 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
@@ -159,7 +160,8 @@ class FitConfig:
             raise TypeError(f"doctor must be True, False or a cnnlab.doctor.Doctor; received {self.doctor!r}.")
 
     def to_json(self) -> dict:
-        d = asdict(self)
+        """The settings as JSON-able values (a function is stored by name)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["augment"] = self.augment if (self.augment is None or isinstance(self.augment, (bool, int))) \
             else getattr(self.augment, "__name__", repr(self.augment))
         d["doctor"] = bool(self.doctor)
@@ -286,8 +288,6 @@ def _check_path_writable(path, what: str) -> Path:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(f"{what} {path}: folder {folder} does not exist; create it first.")
-    import os
-
     if not os.access(folder, os.W_OK):
         raise PermissionError(f"{what} {path}: folder {folder} is not writable.")
     return path
@@ -454,8 +454,10 @@ def save_training_state(path, model, optimizer=None, *, epoch: int | None = None
     if config is not None:
         header["config"] = config
     if callbacks is not None:
-        header["callbacks"] = [{"class": type(cb).__name__, "state": _split_tree(cb.state_dict(), f"callbacks/{i}", arrays)}
-                               for i, cb in enumerate(callbacks)]
+        header["callbacks"] = [
+            {"class": type(cb).__name__, "state": _split_tree(cb.state_dict(), f"callbacks/{i}", arrays)}
+            for i, cb in enumerate(callbacks)
+        ]
     if progress is not None:
         header["progress"] = {"batch": int(progress["batch"]), "sums": progress["sums"]}
         arrays["progress/permutation"] = np.asarray(progress["permutation"], dtype=np.int64)
@@ -632,7 +634,7 @@ class _Progress:
         self._last = 0.0
 
     def start_epoch(self, epoch: int, initial: int = 0) -> None:
-        self.t0 = time.perf_counter()
+        self.t0 = self.t_last = time.perf_counter()
         self.seen = 0
         if self.verbose == 1:
             from tqdm.auto import tqdm
@@ -642,18 +644,19 @@ class _Progress:
 
     def batch(self, n: int, mean_loss: float, mean_acc: float) -> None:
         self.seen += n
+        self.t_last = time.perf_counter()
         if self.bar is None:
             return
-        now = time.perf_counter()
-        if now - self._last > 0.25:  # formatting the postfix every batch would cost more than it shows
-            self._last = now
-            rate = self.seen / max(now - self.t0, 1e-9)
+        if self.t_last - self._last > 0.25:  # formatting the postfix every batch would cost more than it shows
+            self._last = self.t_last
+            rate = self.seen / max(self.t_last - self.t0, 1e-9)
             self.bar.set_postfix_str(f"loss={mean_loss:.4f} acc={mean_acc:.4f} {rate:,.0f} img/s", refresh=False)
         self.bar.update(1)
 
     def end_epoch(self, epoch: int, logs: dict) -> float:
+        """Show the epoch's numbers; returns the epoch's wall time (validation included)."""
         elapsed = time.perf_counter() - self.t0
-        rate = self.seen / max(elapsed, 1e-9)
+        rate = self.seen / max(self.t_last - self.t0, 1e-9)  # training images only
         parts = [f"{k}={v:.4f}" for k, v in logs.items() if k != "lr"] + [f"lr={logs['lr']:.3g}", f"{rate:,.0f} img/s"]
         if self.bar is not None:
             self.bar.set_postfix_str(" ".join(parts), refresh=True)
@@ -743,7 +746,7 @@ def fit(model, x, y, epochs: int = 1, batch_size: int = 32, validation_split: fl
 
     # ---------------------------------------------------------------- 2. set up (state changes from here)
     if resumed is not None:
-        model.load_state_dict({k: v for k, v in resumed.model.state_dict().items()})
+        model.load_state_dict(resumed.model.state_dict())
         optimizer.load_state_dict(resumed.optimizer_state)
         rng = resumed.make_rng()
         history = resumed.history
@@ -758,11 +761,9 @@ def fit(model, x, y, epochs: int = 1, batch_size: int = 32, validation_split: fl
     _bind_rng(model, rng)
     model.stop_training = False
     callback_list.on_train_begin({})
-    if resumed is not None:
-        saved = {i: e for i, e in enumerate(resumed.callback_states)}
-        for i, cb in enumerate(callback_list):
-            entry = saved.get(i)
-            if entry is not None and entry.get("class") == type(cb).__name__:
+    if resumed is not None:  # callbacks continue from their saved state (matched by position and class)
+        for cb, entry in zip(callback_list, resumed.callback_states):
+            if entry.get("class") == type(cb).__name__:
                 cb.load_state_dict(entry["state"])
     bar = _Progress(cfg.verbose, cfg.epochs, steps)
     stop = {"stop": False}
@@ -842,7 +843,7 @@ def fit(model, x, y, epochs: int = 1, batch_size: int = 32, validation_split: fl
         if history.stop_reason is None:
             history.stop_reason = "completed"
     except _Diverged as d:
-        _report_divergence(model, optimizer, history, doc, d, checkpoint, cfg.epochs)
+        _report_divergence(model, optimizer, history, doc, d, checkpoint)
     except (_StopRequested, KeyboardInterrupt):
         _handle_interrupt(history, epoch, b, phase, perm, sums, checkpoint, write_checkpoint, cfg.verbose)
     finally:
@@ -860,7 +861,7 @@ def _merge(existing: list, new: list):
             yield d
 
 
-def _report_divergence(model, optimizer, history: History, doc: Doctor, d: _Diverged, checkpoint, epochs: int) -> None:
+def _report_divergence(model, optimizer, history: History, doc: Doctor, d: _Diverged, checkpoint) -> None:
     loc = d.location
     keep = ""
     if checkpoint is not None and Path(checkpoint).is_file():
@@ -881,7 +882,7 @@ def _report_divergence(model, optimizer, history: History, doc: Doctor, d: _Dive
 def _handle_interrupt(history: History, epoch: int, b: int, phase: str, perm, sums, checkpoint, write_checkpoint,
                       verbose: int) -> None:
     history.stop_reason = "interrupted"
-    history.stopped_at = {"epoch": epoch + 1, "batch": b + 1 if phase == "done" else b}
+    history.stopped_at = {"epoch": epoch + 1, "batch": b + 1}  # the batch during or after which it came
     note = ""
     if checkpoint is not None:
         if phase == "done" and perm is not None:

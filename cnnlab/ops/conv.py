@@ -112,10 +112,12 @@ def prepare_conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride, p
 
 
 def _check_dout(dout: np.ndarray, cache: ConvCache, out_shape: tuple[int, ...], name: str) -> None:
-    if not isinstance(dout, np.ndarray) or dout.shape != tuple(out_shape) or dout.dtype != cache.x.dtype:
-        got = f"{dout.shape} {dout.dtype}" if isinstance(dout, np.ndarray) else type(dout).__name__
-        raise ValueError(f"{name} expected dout of shape {tuple(out_shape)} and dtype {cache.x.dtype} "
-                         f"(the forward output's); received {got}.")
+    """dout must have the forward output's shape and dtype (no silent upcasts of the gradients)."""
+    if not isinstance(dout, np.ndarray) or dout.shape != tuple(out_shape):
+        got = dout.shape if isinstance(dout, np.ndarray) else type(dout).__name__
+        raise ValueError(f"{name} expected dout of shape {tuple(out_shape)} (the forward output's); received {got}.")
+    if dout.dtype != cache.x.dtype:
+        raise TypeError(f"{name} expected dout of dtype {cache.x.dtype} (the forward output's); received {dout.dtype}.")
 
 
 def _out_shape(cache: ConvCache) -> tuple[int, int, int, int]:
@@ -201,7 +203,7 @@ def conv2d_backward_fast(dout: np.ndarray, cache: ConvCache):
     db = dwide.sum(axis=1) if b is not None else None  # (F,)
     dw = (dwide @ cols.T).reshape(w.shape)  # (F, C*KH*KW) -> (F, C, KH, KW)
     dcols = w.reshape(F, -1).T @ dwide  # (C*KH*KW, N*H_out*Wr)
-    dx = col2im_wide(dcols, x.shape, w.shape[2:], padding)  # (N, C, H, W)
+    dx = col2im_wide(dcols, x.shape, w.shape[2:], padding, overwrite=True)  # (N, C, H, W)
     return dx, dw, db
 
 

@@ -51,6 +51,7 @@ class PoolCache(NamedTuple):
 
     Attributes:
         x_shape: (N, C, H, W) of the input.
+        dtype: dtype of the input (and of the output; dout must match).
         kernel_size, stride, padding: resolved pairs.
         impl: the implementation that made the cache.
         argmax: max pooling only: the offset ``i*KW + j`` of the selected (first) maximum
@@ -58,6 +59,7 @@ class PoolCache(NamedTuple):
     """
 
     x_shape: tuple[int, int, int, int]
+    dtype: np.dtype
     kernel_size: Pair
     stride: Pair
     padding: Pair
@@ -95,10 +97,12 @@ def prepare_pool2d(x: np.ndarray, kernel_size, stride, padding, name: str = "poo
 
 
 def _check_dout(dout, cache: PoolCache, out_shape, name: str) -> None:
-    if not isinstance(dout, np.ndarray) or dout.shape != tuple(out_shape) or not np.issubdtype(dout.dtype, np.floating):
-        got = f"{dout.shape} {dout.dtype}" if isinstance(dout, np.ndarray) else type(dout).__name__
-        raise ValueError(f"{name} expected a float dout of shape {tuple(out_shape)} (the forward output's); "
-                         f"received {got}.")
+    """dout must have the forward output's shape and dtype (no silent upcasts of the gradients)."""
+    if not isinstance(dout, np.ndarray) or dout.shape != tuple(out_shape):
+        got = dout.shape if isinstance(dout, np.ndarray) else type(dout).__name__
+        raise ValueError(f"{name} expected dout of shape {tuple(out_shape)} (the forward output's); received {got}.")
+    if dout.dtype != cache.dtype:
+        raise TypeError(f"{name} expected dout of dtype {cache.dtype} (the forward output's); received {dout.dtype}.")
 
 
 def _cache_out_shape(cache: PoolCache) -> tuple[int, int, int, int]:
@@ -175,7 +179,7 @@ def _maxpool_forward_numpy(x, kernel_size, stride=None, padding=0, *, fast=True,
         # argmax = max over t of (t * gt_t): two cheap ops instead of a slow masked write
         np.multiply(gt, idx_dtype(t), out=step)
         np.maximum(argmax, step, out=argmax)
-    return out, PoolCache(x.shape, kernel_size, stride, padding, impl, argmax)
+    return out, PoolCache(x.shape, x.dtype, kernel_size, stride, padding, impl, argmax)
 
 
 def _maxpool_backward_numpy(dout, cache: PoolCache, *, fast=True):
@@ -217,7 +221,7 @@ def _avgpool_forward_numpy(x, kernel_size, stride=None, padding=0, *, fast=True,
     for v in views[1:]:
         out += v
     out /= len(views)  # count_include_pad=True: always KH*KW
-    return out, PoolCache(x.shape, kernel_size, stride, padding, impl, None)
+    return out, PoolCache(x.shape, x.dtype, kernel_size, stride, padding, impl, None)
 
 
 def _avgpool_backward_numpy(dout, cache: PoolCache, *, fast=True):
@@ -328,11 +332,11 @@ def avgpool2d_backward(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
     return backward(dout, cache)
 
 
-def global_avgpool2d_forward(x: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+def global_avgpool2d_forward(x: np.ndarray) -> tuple[np.ndarray, tuple]:
     """Mean of each channel over all positions (PyTorch's ``adaptive_avg_pool2d(x, 1)``, flattened).
 
     Returns:
-        ``(out, cache)``; the cache is the input shape.
+        ``(out, cache)``; the cache is ``(x.shape, x.dtype)``.
 
     Shape:
         x: (N, C, H, W). out: (N, C).
@@ -340,19 +344,21 @@ def global_avgpool2d_forward(x: np.ndarray) -> tuple[np.ndarray, tuple[int, int,
     if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.floating) or x.ndim != 4 or x.size == 0:
         got = f"shape {x.shape}, dtype {x.dtype}" if isinstance(x, np.ndarray) else type(x).__name__
         raise ValueError(f"global_avgpool2d expected a non-empty float array of shape (N, C, H, W); received {got}.")
-    return x.mean(axis=(2, 3)), x.shape
+    return x.mean(axis=(2, 3)), (x.shape, x.dtype)
 
 
-def global_avgpool2d_backward(dout: np.ndarray, cache: tuple[int, int, int, int]) -> np.ndarray:
+def global_avgpool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """Backward of :func:`global_avgpool2d_forward`: each pixel gets ``dout / (H*W)`` of its channel.
 
     Shape:
         dout: (N, C). dx: (N, C, H, W).
     """
-    N, C, H, W = cache
+    (N, C, H, W), dtype = cache
     if not isinstance(dout, np.ndarray) or dout.shape != (N, C):
         got = dout.shape if isinstance(dout, np.ndarray) else type(dout).__name__
         raise ValueError(f"global_avgpool2d_backward expected dout of shape {(N, C)}; received {got}.")
+    if dout.dtype != dtype:
+        raise TypeError(f"global_avgpool2d_backward expected dout of dtype {dtype}; received {dout.dtype}.")
     dx = np.empty((N, C, H, W), dtype=dout.dtype)  # (N, C, H, W)
     dx[...] = (dout / (H * W))[:, :, None, None]  # (N, C, 1, 1) broadcast over H, W
     return dx

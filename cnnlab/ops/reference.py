@@ -22,7 +22,10 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab.ops.conv import ConvCache, prepare_conv2d
+from cnnlab.ops.conv import _check_dout as _check_conv_dout
 from cnnlab.ops.pool import PoolCache, prepare_pool2d
+from cnnlab.ops.pool import _cache_out_shape
+from cnnlab.ops.pool import _check_dout as _check_pool_dout
 
 __all__ = ["conv2d_forward_naive", "conv2d_backward_naive", "maxpool2d_forward_naive", "maxpool2d_backward_naive",
            "avgpool2d_forward_naive", "avgpool2d_backward_naive"]
@@ -68,10 +71,7 @@ def conv2d_backward_naive(dout, cache: ConvCache):
         dout: (N, F, H_out, W_out). dx: (N, C, H, W). dw: (F, C, KH, KW). db: (F,) or None.
     """
     x, w, b, (sh, sw), (ph, pw) = cache.x, cache.w, cache.b, cache.stride, cache.padding
-    expected = prepare_conv2d(x, w, b, cache.stride, cache.padding)[2]
-    if dout.shape != expected or dout.dtype != x.dtype:
-        raise ValueError(f"conv2d_backward expected dout of shape {expected} and dtype {x.dtype}; "
-                         f"received {dout.shape} {dout.dtype}.")
+    _check_conv_dout(dout, cache, prepare_conv2d(x, w, b, cache.stride, cache.padding)[2], "conv2d_backward")
     N, F, H_out, W_out = dout.shape
     KH, KW = w.shape[2:]
     xp = _pad(x, (ph, pw))  # (N, C, Hp, Wp)
@@ -113,7 +113,7 @@ def maxpool2d_forward_naive(x, kernel_size, stride=None, padding=0):
                     t = int(np.argmax(window))  # first maximum, row-major
                     argmax[n, c, oh, ow] = t
                     out[n, c, oh, ow] = window.flat[t]
-    return out, PoolCache(x.shape, (KH, KW), (sh, sw), padding, "naive", argmax)
+    return out, PoolCache(x.shape, x.dtype, (KH, KW), (sh, sw), padding, "naive", argmax)
 
 
 def maxpool2d_backward_naive(dout, cache: PoolCache):
@@ -124,8 +124,7 @@ def maxpool2d_backward_naive(dout, cache: PoolCache):
     """
     N, C, H, W = cache.x_shape
     (KH, KW), (sh, sw), (ph, pw) = cache.kernel_size, cache.stride, cache.padding
-    if dout.shape != cache.argmax.shape:
-        raise ValueError(f"maxpool2d_backward expected dout of shape {cache.argmax.shape}; received {dout.shape}.")
+    _check_pool_dout(dout, cache, _cache_out_shape(cache), "maxpool2d_backward")
     dxp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=dout.dtype)
     for n in range(N):
         for c in range(C):
@@ -152,7 +151,7 @@ def avgpool2d_forward_naive(x, kernel_size, stride=None, padding=0):
             for oh in range(H_out):
                 for ow in range(W_out):
                     out[n, c, oh, ow] = np.sum(xp[n, c, oh * sh:oh * sh + KH, ow * sw:ow * sw + KW]) / (KH * KW)
-    return out, PoolCache(x.shape, (KH, KW), (sh, sw), padding, "naive", None)
+    return out, PoolCache(x.shape, x.dtype, (KH, KW), (sh, sw), padding, "naive", None)
 
 
 def avgpool2d_backward_naive(dout, cache: PoolCache):
@@ -161,6 +160,7 @@ def avgpool2d_backward_naive(dout, cache: PoolCache):
     Shape:
         dout: (N, C, H_out, W_out). dx: (N, C, H, W).
     """
+    _check_pool_dout(dout, cache, _cache_out_shape(cache), "avgpool2d_backward")
     N, C, H, W = cache.x_shape
     (KH, KW), (sh, sw), (ph, pw) = cache.kernel_size, cache.stride, cache.padding
     dxp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=dout.dtype)

@@ -115,12 +115,15 @@ def write_numbers(ax, img, fmt: str = "{:.2g}", im=None, *, fontsize: float | No
             if im is not None:
                 rgba = im.cmap(im.norm(img[r, c]))
                 color = "white" if (0.299 * rgba[0] + 0.587 * rgba[1] + 0.114 * rgba[2]) < 0.5 else "black"
-            # + 0.0 turns -0.0 into 0.0, which would print as "-0"
-            ax.text(c, r, fmt.format(img[r, c] + 0.0), ha="center", va="center", fontsize=fontsize, color=color)
+            text = fmt.format(img[r, c])
+            if text.startswith("-") and float(text) == 0:  # "-0.00": a tiny negative rounded to zero
+                text = text[1:]
+            ax.text(c, r, text, ha="center", va="center", fontsize=fontsize, color=color)
 
 
 def box(ax, row: float, col: float, height: float, width: float, *, color: str = "red", lw: float = 2.0, **kw) -> Rectangle:
     """Outline the cells [row, row+height) x [col, col+width) of an ``imshow`` image."""
+    kw.setdefault("clip_on", False)  # a window on the border must not lose half its outline
     rect = Rectangle((col - 0.5, row - 0.5), width, height, fill=False, edgecolor=color, linewidth=lw, **kw)
     ax.add_patch(rect)
     return rect
@@ -177,4 +180,4 @@ def pool_maps(maps, size: int = 2, kind: str = "max") -> np.ndarray:
     x = a.reshape((1, -1) + a.shape[-2:])  # (1, C, H, W)
     fwd = pool.maxpool2d_forward if kind == "max" else pool.avgpool2d_forward
     out, _ = fwd(x, (size, size), (size, size))
-    return out[0].reshape(a.shape[:-2] + out.shape[-2:])
+    return out[0].reshape(a.shape[:-2] + out.shape[-2:])  # (C, H_out, W_out) or (H_out, W_out)

@@ -9,7 +9,7 @@ import numpy as np
 
 from matplotlib import colormaps
 
-from cnnlab.viz._common import as_2d_image, box, conv_image, finish, new_figure, pool_maps, show
+from cnnlab.viz._common import as_2d_image, conv_image, finish, new_figure, pool_maps, show
 
 __all__ = ["relu_figure", "pooling_figure", "flatten_figure", "pipeline_numbers", "pipeline_figure"]
 
@@ -146,7 +146,7 @@ def pipeline_numbers(image, kernel, *, bias: float = 0.0, padding: int = 1, pool
     relu = _relu(conv)
     pooled = pool_maps(relu, pool, "max")
     return {"input": img, "kernel": np.asarray(kernel, dtype=np.float64), "conv": conv, "relu": relu,
-            "pool": pooled, "flat": pooled.reshape(-1)}
+            "pool": pooled, "flat": pooled.reshape(-1)}  # flat: (H_pool*W_pool,)
 
 
 def pipeline_figure(image, kernel, *, bias: float = 0.0, padding: int = 1, pool: int = 2, kernel_name: str = "filter",

@@ -3,13 +3,14 @@ of the whole feature map filling in. Every output value comes from ``cnnlab.ops.
 """
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+
 from cnnlab.ops.shapes import to_pair
-from cnnlab.viz._common import as_2d_image, box, finish, new_figure, png_bytes, show, symmetric_norm, write_numbers
+from cnnlab.viz._common import as_2d_image, box, finish, new_figure, show, symmetric_norm, write_numbers
 
 __all__ = ["conv_step_numbers", "conv_step", "conv_animation"]
 
@@ -60,7 +61,7 @@ def conv_step_numbers(image, kernel, at=(0, 0), *, bias: float = 0.0, stride=1, 
 
 
 def _sum_text(d: dict, max_terms: int = 9) -> str:
-    parts = [f"({x:.2f})({k:.2f})" for x, k in zip(d["window"].ravel(), d["kernel"].ravel())]
+    parts = [f"({x:.3g})({k:.3g})" for x, k in zip(d["window"].ravel(), d["kernel"].ravel())]
     if len(parts) > max_terms:
         parts = parts[:max_terms] + [f"... {len(parts) - max_terms} more"]
     lines, line = [], ""
@@ -70,7 +71,7 @@ def _sum_text(d: dict, max_terms: int = 9) -> str:
             line = ""
         line += ("" if not line else " + ") + part
     lines.append(line)
-    bias = f" + bias ({d['bias']:.2f})"
+    bias = f" + bias ({d['bias']:.3g})"
     return " + \n".join(lines) + bias + f" = {d['sum']:.4f}"
 
 
@@ -93,21 +94,23 @@ def conv_step(image, kernel, at=(0, 0), *, bias: float = 0.0, stride=1, padding=
     img, out, (i, j) = d["image"], d["output"], d["at"]
     kh, kw = d["kernel"].shape
     small = max(img.shape) + 2 * max(d["padding"]) <= 12
-    fig = new_figure(15, 4.6)
-    gs = fig.add_gridspec(2, 5, height_ratios=[3.3, 1])
+    fig = new_figure(15, 4.1)
+    gs = fig.add_gridspec(2, 5, height_ratios=[3.2, 0.9])
     ax_in = fig.add_subplot(gs[0, 0])
     ph, pw = d["padding"]
     shown = np.pad(img, ((ph, ph), (pw, pw)))  # padding drawn as zeros around the image
+    cmap_in = "gray_r" if small else "gray"  # small: dark ink on white, so the numbers stay readable
+    lo, hi = float(min(shown.min(), 0.0)), float(max(shown.max(), 1e-12))
     show(ax_in, shown, title=f"input {img.shape[0]}x{img.shape[1]}" + (f" + padding {ph}" if ph or pw else "")
-         + f"\nwindow at output ({i}, {j})", cmap="gray_r" if small else "gray", colorbar="pixel value",
+         + f"\nwindow at output ({i}, {j})", cmap=cmap_in, colorbar="pixel value", vmin=lo, vmax=hi,
          numbers="{:.2g}" if small else False)
     if ph or pw:
         box(ax_in, ph, pw, img.shape[0], img.shape[1], color="tab:blue", lw=1.2, linestyle="--")
     box(ax_in, i * d["stride"][0], j * d["stride"][1], kh, kw, color="red", lw=2.5)
     show(fig.add_subplot(gs[0, 1]), d["kernel"], title=f"kernel {kh}x{kw}", diverging=True, colorbar="weight",
          numbers="{:.2g}")
-    show(fig.add_subplot(gs[0, 2]), d["window"], title="window (input under the kernel)", cmap="gray_r",
-         colorbar="pixel value", numbers="{:.2g}")
+    show(fig.add_subplot(gs[0, 2]), d["window"], title="window (input under the kernel)", cmap=cmap_in,
+         colorbar="pixel value", vmin=lo, vmax=hi, numbers="{:.2g}")
     show(fig.add_subplot(gs[0, 3]), d["terms"], title="window x kernel (elementwise)", diverging=True,
          colorbar="product", numbers="{:.2g}")
     partial = np.full(out.shape, np.nan)
@@ -170,6 +173,7 @@ def conv_animation(image, kernel, save, *, bias: float = 0.0, stride=1, padding=
     ends = list(range(step, total, step)) + [total]
 
     fig = new_figure(8, 4)
+    fig.set_dpi(80)
     ax_in, ax_out = fig.subplots(1, 2)
     show(ax_in, np.pad(img, ((ph, ph), (pw, pw))), title="input (window in red)", cmap="gray", colorbar="pixel value")
     rect = box(ax_in, 0, 0, kh, kw, color="red", lw=2.5)
@@ -180,6 +184,10 @@ def conv_animation(image, kernel, save, *, bias: float = 0.0, stride=1, padding=
     cb = fig.colorbar(im, ax=ax_out, fraction=0.046, pad=0.03)
     cb.set_label("output value", fontsize=8)
     cell = box(ax_out, 0, 0, 1, 1, color="red", lw=2)
+    # Lay the figure out once, then freeze it: each frame is a single Agg draw (no re-layout).
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    fig.set_layout_engine("none")
     frames = []
     for end in ends:
         k = end - 1
@@ -189,6 +197,8 @@ def conv_animation(image, kernel, save, *, bias: float = 0.0, stride=1, padding=
         rect.set_xy((j * sw - 0.5, i * sh - 0.5))
         cell.set_xy((j - 0.5, i - 0.5))
         ax_out.set_title(f"feature map: {end}/{total} values", fontsize=10)
-        frames.append(Image.open(io.BytesIO(png_bytes(fig))).convert("P", palette=Image.Palette.ADAPTIVE))
+        canvas.draw()
+        rgba = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+        frames.append(rgba.convert("RGB").convert("P", palette=Image.Palette.ADAPTIVE))
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=duration_ms, loop=0)
     return path

@@ -27,16 +27,16 @@ def pixel_figure(explanation, *, save=None):
     e = explanation
     c = int(np.argmax(np.abs(e.terms.sum(axis=(1, 2)))))
     n_in = e.layer_input.shape[0]
-    ch = "" if n_in == 1 else f" (channel {c} of {n_in})"
+    ch = "" if n_in == 1 else f" (ch {c} of {n_in})"
     (ph, pw), (i, j) = e.padding, e.at
-    fig = new_figure(17, 8.4)
+    fig = new_figure(18, 7.6)
     gs = fig.add_gridspec(2, 5, height_ratios=[1, 1])
     # ----- forward
     ax = fig.add_subplot(gs[0, 0])
     padded = np.pad(e.layer_input[c].astype(np.float64), ((ph, ph), (pw, pw)))
     small = max(padded.shape) <= 12
-    show(ax, padded, title=f"layer input{ch}" + (f", padded by {ph}" if ph or pw else "") + f"\nwindow of output ({i}, {j})",
-         cmap="gray", colorbar="value", numbers="{:.2g}" if small else False)
+    show(ax, padded, title=f"layer input{ch}" + (f", pad {ph}" if ph or pw else "") + f"\nwindow of output ({i}, {j})",
+         cmap="gray", colorbar="value", numbers="{:.1f}" if small else False, fontsize=max(5.0, 40 / max(padded.shape)))
     box(ax, e.window_rows[0] + ph, e.window_cols[0] + pw, len(e.window_rows), len(e.window_cols), color="red", lw=2.5)
     if ph or pw:
         box(ax, ph, pw, e.layer_input.shape[1], e.layer_input.shape[2], color="tab:blue", lw=1, linestyle="--")
@@ -57,9 +57,9 @@ def pixel_figure(explanation, *, save=None):
     if e.pool is not None:
         p = e.pool
         lines.append(f"max pool cell {p['cell']}: max {p['max']:.4g}")
-        lines.append("this value IS the max: gradient flows back" if p["is_max"] else
-                     "not the max: pooling drops it (no gradient)")
-    ax_t.text(0.0, 0.95, "\n".join(lines), va="top", ha="left", fontsize=10, family="monospace", transform=ax_t.transAxes)
+        lines.append("this value IS the max:\n  gradient flows back to it" if p["is_max"] else
+                     "not the max: pooling drops it\n  (no gradient)")
+    ax_t.text(0.0, 0.95, "\n".join(lines), va="top", ha="left", fontsize=9, family="monospace", transform=ax_t.transAxes)
     # ----- backward
     g_layer = e.grad_layer_input[c].astype(np.float64)
     ax = fig.add_subplot(gs[1, 0:2])

@@ -9,7 +9,7 @@ import numpy as np
 
 from cnnlab.viz._common import as_2d_image, finish, new_figure, show
 
-__all__ = ["edge_test_image", "kernel_responses", "kernel_gallery"]
+__all__ = ["GALLERY", "edge_test_image", "kernel_responses", "kernel_gallery"]
 
 
 def edge_test_image(size: int = 28) -> np.ndarray:
@@ -32,11 +32,15 @@ def edge_test_image(size: int = 28) -> np.ndarray:
     return img
 
 
-def _sobel_names(kernels: dict) -> tuple[str | None, str | None]:
-    names = [k for k in kernels if "sobel" in k.lower()]
-    x = next((k for k in names if k.lower().endswith("x")), None)
-    y = next((k for k in names if k.lower().endswith("y")), None)
-    return x, y
+#: the gallery's kernels, in order (names in ``cnnlab.kernels.KERNELS``)
+GALLERY = ("vertical_edge", "horizontal_edge", "diagonal_edge_main", "diagonal_edge_anti", "sobel_x", "sobel_y",
+           "box_blur", "gaussian_blur", "sharpen")
+
+
+def _default_kernels() -> dict:
+    from cnnlab.kernels import KERNELS
+
+    return {name: KERNELS[name] for name in GALLERY if name in KERNELS}
 
 
 def kernel_responses(image, kernels: dict | None = None, *, padding: int = 1) -> dict[str, np.ndarray]:
@@ -44,21 +48,21 @@ def kernel_responses(image, kernels: dict | None = None, *, padding: int = 1) ->
 
     Args:
         image: 2-D image (uint8 images are scaled to [0, 1]).
-        kernels: name -> 2-D kernel; default ``cnnlab.kernels.KERNELS``.
+        kernels: name -> 2-D kernel; default the :data:`GALLERY` kernels of ``cnnlab.kernels``.
         padding: zero padding (1 keeps a 3x3 kernel's output the size of the input).
 
     Returns:
-        name -> 2-D response, plus ``"sobel_magnitude"`` when both Sobel kernels are present.
+        name -> 2-D response, plus ``"sobel_magnitude"`` (``cnnlab.kernels.sobel_magnitude``)
+        when both Sobel kernels are among the kernels.
     """
-    from cnnlab.kernels import KERNELS, apply_kernel
+    from cnnlab.kernels import apply_kernel, sobel_magnitude
 
-    kernels = KERNELS if kernels is None else kernels
+    kernels = _default_kernels() if kernels is None else kernels
     img = as_2d_image(image)
     out = {name: np.asarray(apply_kernel(img, np.asarray(k, dtype=np.float64), stride=1, padding=padding))
            for name, k in kernels.items()}
-    sx, sy = _sobel_names(kernels)
-    if sx and sy:
-        out["sobel_magnitude"] = np.sqrt(out[sx] ** 2 + out[sy] ** 2)
+    if "sobel_x" in kernels and "sobel_y" in kernels:
+        out["sobel_magnitude"] = np.asarray(sobel_magnitude(img, padding=padding))
     return out
 
 
@@ -68,7 +72,7 @@ def kernel_gallery(images, kernels: dict | None = None, *, padding: int = 1, sav
     Args:
         images: one 2-D image or a dict name -> image (e.g. an MNIST digit and
             :func:`edge_test_image`).
-        kernels: name -> 2-D kernel; default ``cnnlab.kernels.KERNELS``.
+        kernels: name -> 2-D kernel; default the :data:`GALLERY` kernels.
         padding: zero padding for ``apply_kernel``.
         save: optional PNG/SVG path.
 
@@ -77,9 +81,7 @@ def kernel_gallery(images, kernels: dict | None = None, *, padding: int = 1, sav
         positive, blue negative), non-negative ones (blurs, the Sobel magnitude) with a
         sequential map from 0; each panel has its own colour bar.
     """
-    from cnnlab.kernels import KERNELS
-
-    kernels = dict(KERNELS if kernels is None else kernels)
+    kernels = dict(_default_kernels() if kernels is None else kernels)
     if not isinstance(images, dict):
         images = {"image": images}
     responses = {name: kernel_responses(img, kernels, padding=padding) for name, img in images.items()}

@@ -65,10 +65,15 @@ def feature_maps(model, x, *, layers: list[int] | None = None, max_channels: int
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
-    for c in range(x.shape[1] if x.shape[1] <= cols else 1):
-        show(axes[0, c], x[0, c], title=f"input ch {c}", cmap="gray", colorbar="pixel" if c == 0 else None)
+    n_in = x.shape[1] if x.shape[1] <= cols else 1
+    lo, hi = float(x[0, :n_in].min()), float(x[0, :n_in].max())
+    for c in range(n_in):
+        im = show(axes[0, c], x[0, c], title=f"input ch {c}", cmap="gray", colorbar=None, vmin=lo, vmax=hi)
         axes[0, c].set_label(f"input/channel{c}")
-    for ax in axes[0, (x.shape[1] if x.shape[1] <= cols else 1):]:
+    cb = fig.colorbar(im, ax=list(axes[0, :]), fraction=0.03, pad=0.01)
+    cb.set_label("pixel", fontsize=7)
+    cb.ax.tick_params(labelsize=6)
+    for ax in axes[0, n_in:]:
         ax.set_visible(False)
     for r, i in enumerate(layers, start=1):
         out = outputs[i][0]  # (C, H, W)
@@ -88,7 +93,7 @@ def feature_maps(model, x, *, layers: list[int] | None = None, max_channels: int
             ax.set_title(f"ch {c}", fontsize=8)
         layer = model.layers[i]
         axes[r, 0].set_ylabel(f"{i}: {type(layer).__name__}\n{'x'.join(map(str, out.shape))}", fontsize=8)
-        cb = fig.colorbar(im, ax=list(axes[r, :n]), fraction=0.03, pad=0.01)
+        cb = fig.colorbar(im, ax=list(axes[r, :]), fraction=0.03, pad=0.01)
         cb.set_label("activation", fontsize=7)
         cb.ax.tick_params(labelsize=6)
         for ax in axes[r, n:]:

@@ -85,11 +85,13 @@ def prediction_grid(images, y_true, probs, *, class_names=None, n: int = 16, col
     fig = new_figure(1.45 * cols, 1.65 * rows + 0.4)
     axes = np.asarray(fig.subplots(rows, cols, squeeze=False)).ravel()
     pred = probs.argmax(axis=1)
+    lo, hi = float(imgs[:n].min()), float(imgs[:n].max())
+    im = None
     for k, ax in enumerate(axes):
         if k >= n:
             ax.set_visible(False)
             continue
-        ax.imshow(imgs[k], cmap="gray", interpolation="nearest")
+        im = ax.imshow(imgs[k], cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
         ok = pred[k] == y_true[k]
@@ -98,6 +100,9 @@ def prediction_grid(images, y_true, probs, *, class_names=None, n: int = 16, col
         for spine in ax.spines.values():
             spine.set_edgecolor("green" if ok else "red")
             spine.set_linewidth(2)
+    cb = fig.colorbar(im, ax=list(axes[:n]), fraction=0.02, pad=0.01)
+    cb.set_label("pixel", fontsize=8)
+    cb.ax.tick_params(labelsize=7)
     acc = float(np.mean(pred[:n] == y_true[:n]))
     fig.suptitle(f"predictions: {int(round(acc * n))}/{n} right (green right, red wrong)", fontsize=10)
     return finish(fig, save)

@@ -1,0 +1,142 @@
+"""The command line, in-process through cnnlab.cli.main(argv), plus one real ``python -m cnnlab``."""
+import json
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnlab.cli import build_parser, main
+from cnnlab.datasets import load_mnist
+from cnnlab.io import load_model
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One quick training run shared by the tests that need a model file."""
+    out = tmp_path_factory.mktemp("run")
+    rc = main(["train", "--limit", "256", "--epochs", "1", "--test-limit", "200", "--out", str(out), "--quiet"])
+    assert rc == 0
+    return out
+
+
+def run(capsys, *argv):
+    rc = main(list(argv))
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def assert_one_line_error(rc, err, *fragments):
+    assert rc == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_python_dash_m_help_lists_the_commands():
+    res = subprocess.run([sys.executable, "-m", "cnnlab", "--help"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0
+    for command in ("train", "evaluate", "predict", "summary", "examples:"):
+        assert command in res.stdout
+
+
+def test_every_command_has_help_with_examples(capsys):
+    for command in ("train", "evaluate", "predict", "summary"):
+        rc, out, _ = run(capsys, command, "--help")
+        assert rc == 0 and "examples:" in out and f"cnnlab {command}" in out
+
+
+def test_train_writes_model_checkpoint_history_csv_and_plot(trained, capsys):
+    for name in ("model.npz", "checkpoint.npz", "history.json", "history.csv", "curves.png"):
+        assert (trained / name).is_file(), name
+    record = json.loads((trained / "history.json").read_text())
+    assert record["model"] == "simple_cnn" and record["test"]["images"] == 200
+    assert 0.0 <= record["test"]["accuracy"] <= 1.0 and len(record["epoch_seconds"]) == 1
+    assert record["history"]["epoch"] == [0] and record["history"]["stop_reason"] == "completed"
+    assert (trained / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert load_model(trained / "model.npz").num_parameters() == 421_642
+
+
+def test_train_prints_test_accuracy(tmp_path, capsys):
+    rc, out, err = run(capsys, "train", "--model", "lenet5", "--limit", "128", "--epochs", "1", "--test-limit", "100",
+                       "--out", str(tmp_path), "--no-augment", "--schedule", "step")
+    assert rc == 0 and "test accuracy:" in out and "on 100 images" in out
+    assert "Epoch 1/1" in err  # the progress bar
+    rc, out, _ = run(capsys, "train", "--model", "lenet5", "--limit", "128", "--epochs", "2", "--test-limit", "100",
+                     "--out", str(tmp_path), "--no-augment", "--schedule", "step", "--resume", "--quiet")
+    assert rc == 0
+    record = json.loads((tmp_path / "history.json").read_text())
+    assert record["history"]["epoch"] == [0, 1]
+    assert (tmp_path / "history.csv").read_text().count("\n") == 3  # header and two epochs
+
+
+def test_evaluate_prints_accuracy_per_class_and_confusion_matrix(trained, capsys):
+    rc, out, _ = run(capsys, "evaluate", str(trained / "model.npz"), "--limit", "300")
+    assert rc == 0
+    assert "test images: 300" in out and "accuracy:" in out and "per-class accuracy:" in out
+    matrix = out.split("predicted class):")[1].strip().splitlines()[1:]
+    counts = np.array([[int(v) for v in row.split()[1:]] for row in matrix])
+    assert counts.shape == (10, 10) and counts.sum() == 300
+    (_, _), (_, y_test) = load_mnist(verify=False)
+    assert counts.sum(1).tolist() == np.bincount(y_test[:300], minlength=10).tolist()
+
+
+def test_predict_gives_class_and_top3_per_image(trained, tmp_path, capsys):
+    (_, _), (x_test, _) = load_mnist(verify=False)
+    paths = []
+    for i in range(2):
+        path = tmp_path / f"digit{i}.png"
+        Image.fromarray(x_test[i]).save(path)
+        paths.append(str(path))
+    rc, out, _ = run(capsys, "predict", str(trained / "model.npz"), *paths)
+    assert rc == 0
+    lines = out.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith(paths[0] + ": ")
+    assert lines[0].count("%") == 3
+
+
+def test_summary_of_a_zoo_name_and_of_a_file(trained, capsys):
+    rc, out, _ = run(capsys, "summary", "simple_cnn")
+    assert rc == 0 and "Total params: 421,642" in out
+    rc, out, _ = run(capsys, "summary", str(trained / "checkpoint.npz"))
+    assert rc == 0 and "Total params: 421,642" in out and "optimizer Adam" in out
+
+
+def test_user_errors_are_one_line_with_status_2(trained, tmp_path, capsys):
+    bad_model = tmp_path / "bad.npz"
+    bad_model.write_bytes(b"not a model")
+    bad_image = tmp_path / "bad.png"
+    bad_image.write_text("not an image")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    cases = [
+        (["evaluate", str(tmp_path / "missing.npz")], "no model file"),
+        (["evaluate", str(bad_model)], "bad.npz"),
+        (["predict", str(trained / "model.npz"), str(bad_image)], "bad.png"),
+        (["predict", str(trained / "model.npz"), str(tmp_path / "none.png")], "no image file"),
+        (["summary", "no_such_model"], "neither a zoo model"),
+        (["train", "--epochs", "-1"], "--epochs"),
+        (["train", "--lr", "abc"], "--lr"),
+        (["train", "--model", "ox_cnn", "--out", str(tmp_path / "ox")], "(1, 6, 6)"),
+        (["train", "--out", str(blocker / "sub"), "--limit", "10"], "not writable"),
+        (["train", "--resume", str(tmp_path / "nope.npz"), "--out", str(tmp_path / "r")], "no checkpoint"),
+        (["frobnicate"], "invalid choice"),
+        ([], "choose a command"),
+    ]
+    for argv, fragment in cases:
+        rc, _, err = run(capsys, *argv)
+        assert_one_line_error(rc, err, fragment)
+
+
+def test_plugin_modules_add_their_commands(monkeypatch, capsys):
+    def add_commands(sub):
+        p = sub.add_parser("hello", help="say hello")
+        p.set_defaults(func=lambda args: print("hello") or 0)
+
+    monkeypatch.setitem(sys.modules, "cnnlab.bench", types.SimpleNamespace(add_commands=add_commands))
+    assert "hello" in build_parser().format_help()
+    rc, out, _ = run(capsys, "hello")
+    assert rc == 0 and out == "hello\n"
