@@ -284,6 +284,14 @@ def cmd_train(args) -> int:
     atomic_write_text(out / "history.json", json.dumps(record, indent=2, allow_nan=True))
     if history.epoch:
         _plot_curves(history, out / "curves.png")
+    if status == 0:
+        from cnnlab.lab import write_report
+
+        report = write_report(out, model, history, x_test, y_test,
+                              settings={**record["args"], "test_accuracy": test_acc,
+                                        "train_seconds": round(train_seconds, 1)},
+                              class_names=[str(d) for d in range(10)])
+        say(f"saved {report}")
     return status
 
 

@@ -182,7 +182,7 @@ def run_case(stats: Stats, mutation: str, fn, clean_types: tuple, timeout: int, 
         stats.errors[type(err).__name__] += 1
     except Exception as err:  # noqa: BLE001 - anything else is what we are looking for
         outcome = "crash"
-        detail = f"{type(err).__name__}: {err}"[:300] + "\n" + "".join(traceback.format_exception(err)[-5:])
+        detail = f"{type(err).__name__}: {err}"[:300] + "\n" + "".join(traceback.format_tb(err.__traceback__)[-4:])
     finally:
         signal.signal(signal.SIGALRM, previous)
     elapsed = time.perf_counter() - t0

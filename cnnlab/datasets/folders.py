@@ -48,9 +48,9 @@ def open_image(path, grayscale: bool = True) -> Image.Image:
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: empty file, not an image, truncated or corrupt, or larger than
-            ``PIL.Image.MAX_IMAGE_PIXELS`` (a possible decompression bomb); the message
-            names the file.
+        ValueError: empty file, not an image, truncated or corrupt, larger than
+            ``PIL.Image.MAX_IMAGE_PIXELS`` (a possible decompression bomb), or needing more
+            memory to decode than is available; the message names the file.
     """
     path = Path(path)
     if not path.exists():
@@ -67,6 +67,11 @@ def open_image(path, grayscale: bool = True) -> Image.Image:
                 return _to_mode(img, grayscale)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
         raise ValueError(f"image file {path} is too large to be read safely: {e}") from e
+    except MemoryError as e:
+        # A corrupted chunk length makes Pillow ask for a buffer of up to 4 GB even for a tiny
+        # file; under a memory limit that is a MemoryError, which here means "bad file".
+        raise ValueError(f"cannot read image file {path}: decoding it needs more memory than is available "
+                         f"({path.stat().st_size} bytes on disk; corrupted or hostile file?).") from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
         raise ValueError(f"cannot read image file {path}: {type(e).__name__}: {e}") from e
 

@@ -84,7 +84,7 @@ class Conv2d(Layer):
         if not isinstance(bias, (bool, np.bool_)):
             raise TypeError(f"Conv2d bias must be True or False; received {bias!r}.")
         self.use_bias = bool(bias)
-        self._init = _get_initializer(weight_init)
+        _get_initializer(weight_init)  # raises for an unknown name, before any state is set
         self.weight_init = weight_init
         dtype = np.dtype(dtype)
         if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):

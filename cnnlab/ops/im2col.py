@@ -28,7 +28,7 @@ copies and fast adds. Output positions live on an ``H_out x Wr`` grid::
 Two kinds of entries need care. A window reaching past the left or right edge of a row
 reads the neighbouring row instead of a padding zero: those *wrapped* entries
 (``ow + j - pw`` outside ``[0, W)``) are set to zero after the copy (a few strided
-column writes), which is exactly zero padding. And when ``W_out < W`` (no padding) the
+column writes), which is exactly zero padding. And when ``W_out < W`` (less padding than "same") the
 ``Wr - W_out`` extra columns per output row are *garbage* positions: the caller drops them
 (forward) or feeds them zero gradients (backward). For "same" convolutions
 (``W_out == W``) there is no garbage at all: the GEMM does no wasted work.

@@ -11,6 +11,9 @@ windows that picked a pixel add up. Padding pads with -inf (never selected), as 
 Average pooling follows PyTorch's defaults: zero padding counted in the divisor
 (``count_include_pad=True``), so every window divides by KH*KW.
 
+With NaN inputs the max-pool output is NaN as in PyTorch, but the gradient may go to a
+different pixel of that window (the first maximum among the values before the NaN).
+
 Implementations (``impl=``): ``"fast"`` (default) reshapes x when the windows tile it exactly
 (stride == kernel, no padding, divisible sizes: the usual 2x2 pool) and otherwise runs the
 general path; ``"im2col"`` always runs the general path (strided window views from

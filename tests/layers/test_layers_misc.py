@@ -40,26 +40,9 @@ class FixedMask:
     def __init__(self, layer, seed=7):
         self.layer, self.seed = layer, seed
 
-    def forward(self, x, *, training=False):
+    def forward(self, x, *, training=False, requires_grad=None):
         self.layer.rng = np.random.default_rng(self.seed)
-        return self.layer.forward(x, training=training)
-
-    def backward(self, dout):
-        return self.layer.backward(dout)
-
-
-class KeepCache:
-    """Inference-mode gradient checks: check_layer_gradients calls forward(x, training=False),
-    which keeps no cache; ask for one explicitly (as saliency maps do)."""
-
-    def __init__(self, layer):
-        self.layer, self.param_names = layer, layer.param_names
-
-    def __getattr__(self, name):
-        return getattr(self.layer, name)
-
-    def forward(self, x, *, training=False):
-        return self.layer.forward(x, training=training, requires_grad=True)
+        return self.layer.forward(x, training=training, requires_grad=requires_grad)
 
     def backward(self, dout):
         return self.layer.backward(dout)
@@ -75,11 +58,11 @@ GRAD_CASES = [
     ("softmax_4d", lambda: Softmax(), (2, 3, 2, 2), True),
     ("bn2d_train", lambda: randomize_bn(BatchNorm2d(3, dtype=F64)), (2, 3, 3, 5), True),
     ("bn2d_train_batch1", lambda: randomize_bn(BatchNorm2d(2, dtype=F64)), (1, 2, 3, 3), True),
-    ("bn2d_eval", lambda: KeepCache(randomize_bn(BatchNorm2d(3, dtype=F64))), (2, 3, 3, 5), False),
-    ("bn2d_eval_batch1", lambda: KeepCache(randomize_bn(BatchNorm2d(3, dtype=F64))), (1, 3, 1, 1), False),
+    ("bn2d_eval", lambda: randomize_bn(BatchNorm2d(3, dtype=F64)), (2, 3, 3, 5), False),
+    ("bn2d_eval_batch1", lambda: randomize_bn(BatchNorm2d(3, dtype=F64)), (1, 3, 1, 1), False),
     ("bn1d_train", lambda: randomize_bn(BatchNorm1d(5, dtype=F64)), (7, 5), True),
     ("bn1d_train_3d", lambda: randomize_bn(BatchNorm1d(3, dtype=F64)), (2, 3, 4), True),
-    ("bn1d_eval", lambda: KeepCache(randomize_bn(BatchNorm1d(5, dtype=F64))), (1, 5), False),
+    ("bn1d_eval", lambda: randomize_bn(BatchNorm1d(5, dtype=F64)), (1, 5), False),
     ("dropout", lambda: FixedMask(Dropout(0.3)), (3, 4, 5), True),
     ("dense", lambda: Dense(7, 3, dtype=F64, rng=0), (5, 7), True),
     ("dense_batch1_nobias", lambda: Dense(4, 3, bias=False, dtype=F64, rng=0), (1, 4), True),
