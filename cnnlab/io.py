@@ -73,7 +73,7 @@ def write_archive(path, header: dict, arrays: dict[str, np.ndarray]) -> Path:
             np.savez(f, **{HEADER_KEY: np.frombuffer(payload, dtype=np.uint8)}, **arrays)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a model file is as readable as one np.savez writes
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions, as np.savez would
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -81,6 +81,20 @@ def write_archive(path, header: dict, arrays: dict[str, np.ndarray]) -> Path:
         raise
     _fsync_dir(folder)
     return path
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux allows (else set and restored)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _header_bytes(header: dict) -> bytes:
