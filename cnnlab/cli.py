@@ -213,6 +213,21 @@ class _EpochTimer(Callback):
         self.seconds.append(time.perf_counter() - self._t0)
 
 
+def _finished_run(resume_from, epochs: int, model):
+    """``(model, history)`` restored from a checkpoint that already completed ``epochs`` epochs
+    with ``model``'s architecture, else None (fit resumes it as usual)."""
+    if resume_from is None:
+        return None
+    from cnnlab.training import _architecture, load_checkpoint, restore
+
+    state = load_checkpoint(resume_from)
+    if state.epoch is None or state.epoch < epochs or state.progress is not None:
+        return None
+    if _architecture(state.model.get_config()) != _architecture(model.get_config()):
+        raise UsageError(f"{resume_from} holds another architecture than --model; pass the same options as the run")
+    return restore(resume_from), state.history
+
+
 def cmd_train(args) -> int:
     from cnnlab.callbacks import CosineDecay, CSVLogger, StepDecay
     from cnnlab.training import fit, save_training_state
@@ -252,13 +267,18 @@ def cmd_train(args) -> int:
         f"{held_out}: {args.epochs} epochs, batch {args.batch_size}, {args.optimizer} lr {args.lr:g}, schedule "
         f"{args.schedule}, augment {'+-' + str(args.shift) + ' px' if args.augment else 'off'}; output in {out}")
 
-    # ---- train
+    # ---- train; a run killed after its last checkpoint but before model.npz only needs finishing
     t0 = time.perf_counter()
-    history = fit(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
-                  validation_split=args.val_split if n_val >= 1 else 0.0,
-                  callbacks=callbacks,
-                  verbose=0 if args.quiet else 1, seed=args.seed, augment=args.shift if args.augment else None,
-                  checkpoint=checkpoint, resume_from=resume_from)
+    finished = _finished_run(resume_from, args.epochs, model)
+    if finished is not None:
+        model, history = finished
+        say(f"{resume_from} already holds all {args.epochs} epochs: testing and saving it")
+    else:
+        history = fit(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
+                      validation_split=args.val_split if n_val >= 1 else 0.0,
+                      callbacks=callbacks,
+                      verbose=0 if args.quiet else 1, seed=args.seed, augment=args.shift if args.augment else None,
+                      checkpoint=checkpoint, resume_from=resume_from)
     train_seconds = time.perf_counter() - t0
 
     # ---- test, save, plot

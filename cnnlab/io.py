@@ -6,7 +6,11 @@ Two promises:
       renamed into place (``os.replace`` is atomic), so a crash leaves the old file intact.
     * A file from a stranger cannot run code or exhaust memory: ``allow_pickle=False``, only
       numeric dtypes, and every array's declared size is checked against limits and against
-      the archive's own sizes *before* it is read.
+      the archive's own sizes *before* it is read; a compressed member may not inflate more
+      than ``MAX_COMPRESSION_RATIO`` times (zip bombs), and an architecture may not declare
+      far more weights than the file holds (``load_model`` refuses it before allocating).
+      A process killed mid-write can leave a ``.<name>.*.tmp`` file beside the target, never
+      a torn target.
 """
 from __future__ import annotations
 

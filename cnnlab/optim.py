@@ -176,6 +176,10 @@ class Optimizer:
         if state["name"] != self.name:
             raise ValueError(f"{name}.load_state_dict received the state of a {state['name']!r} "
                              f"optimizer; expected {self.name!r}.")
+        for part in ("config", "buffers", "counters"):
+            if part in state and not isinstance(state[part], dict):
+                raise ValueError(f"{name}.load_state_dict expected state[{part!r}] to be a dict; "
+                                 f"received {type(state[part]).__name__}.")
         fresh = type(self)(None, **state["config"])  # validates the hyperparameters
         step = state["step"]
         if not isinstance(step, Integral) or isinstance(step, bool) or step < 0:

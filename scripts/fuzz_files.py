@@ -125,9 +125,10 @@ def current_rss_kb() -> int:
         return int(f.read().split()[1]) * PAGE_KB
 
 
-def _trim_heap() -> None:
+def _trim_heap(collect: bool = True) -> None:
     """Give freed heap memory back to the OS (glibc keeps it otherwise), so RSS drift shows leaks."""
-    gc.collect()
+    if collect:
+        gc.collect()
     with contextlib.suppress(Exception):
         import ctypes
 
@@ -278,7 +279,7 @@ def model_seeds(work: Path) -> list[tuple[str, bytes]]:
         path = model.save(work / f"{name}.npz")
         seeds.append((f"model:{name}", path.read_bytes()))
     # a checkpoint with optimizer state, rng, history, callbacks and a mid-epoch position
-    from cnnlab.training import History, save_checkpoint
+    from cnnlab.training import save_checkpoint
 
     model = zoo.lines_cnn(seed=0)
     model.compile("adam", lr=0.01)
@@ -666,8 +667,11 @@ def image_seed_files() -> dict[str, bytes]:
     return files
 
 
-def make_image_case(root: Path, seeds: dict[str, bytes], rng) -> str:
-    """A class folder tree under ``root`` with 1-3 mutated files; returns the mutation names."""
+def make_image_case(root: Path, seeds: dict[str, bytes], rng, huge_side: int = 9000) -> str:
+    """A class folder tree under ``root`` with 1-3 mutated files; returns the mutation names.
+
+    ``huge_side``: side of the images that declare a large size still under Pillow's limit
+    (9000: 81 megapixels, decoded before failing); smaller makes the run faster."""
     names = sorted(seeds)
     for cls in ("cat", "dog"):
         (root / cls).mkdir(parents=True)
@@ -692,18 +696,18 @@ def make_image_case(root: Path, seeds: dict[str, bytes], rng) -> str:
         elif kind == "text":
             target.write_text("this is not an image\n")
         elif kind == "huge_png":  # under Pillow's pixel limit: decoded (and fails, truncated) at 81 MB
-            (root / cls / "huge.png").write_bytes(huge_png(int(rng.choice([9000, 4000, 65535])),
-                                                           int(rng.choice([9000, 100, 1]))))
+            (root / cls / "huge.png").write_bytes(huge_png(int(rng.choice([huge_side, 4000, 65535])),
+                                                           int(rng.choice([huge_side, 100, 1]))))
         elif kind == "huge_png_bomb":  # far above the limit: refused before decoding
             (root / cls / "bomb.png").write_bytes(huge_png(int(rng.choice([100000, 2**31 - 1])), 100000))
         elif kind == "huge_gif":
             (root / cls / "huge.gif").write_bytes(huge_gif(65535, int(rng.choice([65535, 1000]))))
         elif kind == "huge_bmp":
-            (root / cls / "huge.bmp").write_bytes(huge_bmp(int(rng.choice([9000, 2**20, 2**31 - 1])),
-                                                           int(rng.choice([9000, -9000, 1]))))
+            (root / cls / "huge.bmp").write_bytes(huge_bmp(int(rng.choice([huge_side, 2**20, 2**31 - 1])),
+                                                           int(rng.choice([huge_side, -huge_side, 1]))))
         elif kind == "huge_jpeg":
-            (root / cls / "huge.jpg").write_bytes(huge_jpeg(seeds["b.jpg"], int(rng.choice([9000, 65535])),
-                                                            int(rng.choice([9000, 65535]))))
+            (root / cls / "huge.jpg").write_bytes(huge_jpeg(seeds["b.jpg"], int(rng.choice([huge_side, 65535])),
+                                                            int(rng.choice([huge_side, 65535]))))
         elif kind == "wrong_extension":
             target.rename(target.with_suffix(str(rng.choice([".jpg", ".png", ".gif", ".bmp", ".jpeg"]))))
         elif kind == "dir_named_png":
@@ -745,11 +749,11 @@ def image_readers(root: Path, rng):
 
 # ===== driver ===================================================================================================================
 def run(cases: int = 300, seed: int = 0, categories=CATEGORIES, timeout: int = 10, memory_limit_gb: float = 3.0,
-        verbose: bool = False) -> tuple[list[Stats], bool]:
-    """Fuzz ``cases`` inputs split evenly over ``categories``; returns (stats, marker_appeared)."""
-    from cnnlab.datasets.download import ChecksumError  # noqa: F401  (a ValueError subclass)
-    from cnnlab.io import ModelFileError  # noqa: F401  (a ValueError subclass)
+        verbose: bool = False, huge_side: int = 9000) -> tuple[list[Stats], bool]:
+    """Fuzz ``cases`` inputs split evenly over ``categories``; returns (stats, marker_appeared).
 
+    ``huge_side``: see ``make_image_case`` (the CI run uses a smaller one to stay fast)."""
+    # clean errors are ValueErrors: ModelFileError and ChecksumError are subclasses
     per = max(1, cases // len(categories))
     results = []
     work = Path(tempfile.mkdtemp(prefix="cnnlab-fuzz-"))
@@ -783,12 +787,12 @@ def run(cases: int = 300, seed: int = 0, categories=CATEGORIES, timeout: int = 1
                     path.write_bytes(data)
                     run_case(stats, kind, idx_readers(path, data), (ValueError,), timeout, limit)
                 else:
-                    kind = make_image_case(case_dir / "root", seeds_img, rng)
+                    kind = make_image_case(case_dir / "root", seeds_img, rng, huge_side)
                     run_case(stats, kind, image_readers(case_dir / "root", rng),
                              (ValueError, FileNotFoundError, NotADirectoryError), timeout, limit)
                 shutil.rmtree(case_dir, ignore_errors=True)
                 if cat == "images":
-                    _trim_heap()  # decoded images leave large freed blocks that glibc would keep
+                    _trim_heap(collect=False)  # decoded images leave large freed blocks glibc would keep
                 if verbose and (i + 1) % 100 == 0:
                     print(f"  {cat}: {i + 1}/{per}", file=sys.stderr, flush=True)
             _trim_heap()

@@ -212,8 +212,12 @@ def run_reference(data: Path, work: Path, epochs: int, seed: int, cli: bool) -> 
 
 
 def run_trial(data: Path, work: Path, epochs: int, seed: int, kills: int, rng, tally: Tally, cli: bool = False,
-              slow_write: float = 0.25, log=print) -> bool:
-    """One reference run and one run interrupted ``kills`` times; True if the weights agree."""
+              slow_write: float = 0.25, log=print, modes=None) -> bool:
+    """One reference run and one run interrupted ``kills`` times; True if the weights agree.
+
+    ``modes``: optional list of ``(mode, nth)`` to use in order instead of random choices, with
+    mode ``"random"``, ``"during_write"`` (kill while the ``nth`` checkpoint of the child is
+    being written) or ``"sigint"``."""
     reference, duration = run_reference(data, work, epochs, seed, cli)
     log(f"  reference run: {duration:.1f} s")
     out = work / "interrupted"
@@ -232,12 +236,16 @@ def run_trial(data: Path, work: Path, epochs: int, seed: int, kills: int, rng, t
                 tally.problems.append(f"final run exited {proc.returncode}: {stderr[-500:]}")
                 return False
             break
-        mode = str(rng.choice(["random", "during_write", "sigint"] if not cli else ["random", "during_write"],
-                              p=[0.45, 0.4, 0.15] if not cli else [0.5, 0.5]))
+        nth = None
+        if modes is not None and done < len(modes):
+            mode, nth = modes[done]
+        else:
+            mode = str(rng.choice(["random", "during_write", "sigint"] if not cli else ["random", "during_write"],
+                                  p=[0.45, 0.4, 0.15] if not cli else [0.5, 0.5]))
         if mode == "during_write":
             remaining = epochs - (last[0][0] if last[0] is not None else 0)
-            hit = wait_for_temp(out, proc, timeout=duration * 3 + 5, name=ckpt_name,
-                                nth=int(rng.integers(1, max(1, remaining) + 1)))
+            hit = wait_for_temp(out, proc, timeout=duration * 5 + 60, name=ckpt_name,
+                                nth=nth or int(rng.integers(1, max(1, remaining) + 1)))
             if hit:
                 time.sleep(float(rng.uniform(0, slow_write * 0.8)) if not cli else 0)
         else:

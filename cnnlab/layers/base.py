@@ -67,6 +67,7 @@ class Layer:
 
     def __init__(self):
         self._cache = None
+        self._dout_spec = None
         self.name: str | None = None
 
     # ----- computation -------------------------------------------------------------
@@ -89,6 +90,26 @@ class Layer:
                 f"call forward(x, training=True) (or requires_grad=True) first."
             )
         return self._cache
+
+    def _set_cache(self, cache, out: np.ndarray, training: bool, requires_grad: bool | None) -> None:
+        """Keep ``cache`` (and the shape and dtype backward's ``dout`` must have) when asked to."""
+        keep = self._keep(training, requires_grad)
+        self._cache = cache if keep else None
+        self._dout_spec = (out.shape, out.dtype) if keep else None
+
+    def _check_dout(self, dout) -> None:
+        """Check ``dout`` matches the last kept output, before any work (after _set_cache)."""
+        self._require_cache()
+        shape, dtype = self._dout_spec
+        name = type(self).__name__
+        if not isinstance(dout, np.ndarray):
+            raise TypeError(f"{name}.backward expected dout to be a numpy.ndarray; received {type(dout).__name__}.")
+        if dout.shape != shape:
+            raise ValueError(f"{name}.backward expected dout of shape {shape} (the shape of its last output); "
+                             f"received {dout.shape}.")
+        if dout.dtype != dtype:
+            raise TypeError(f"{name}.backward expected dout of dtype {dtype} (the dtype of its last output); "
+                            f"received {dout.dtype}.")
 
     def clear_cache(self) -> None:
         self._cache = None

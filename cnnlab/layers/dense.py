@@ -88,11 +88,12 @@ class Dense(Layer):
             raise ValueError(f"Dense expected input of shape (N, {self.in_features}); received {x.shape}.{hint}")
         b = self.bias.data if self.bias is not None else None
         out, cache = dense_forward(x, self.weight.data, b)
-        self._cache = cache if self._keep(training, requires_grad) else None
+        self._set_cache(cache, out, training, requires_grad)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """Return d(loss)/dx and set ``weight.grad`` and ``bias.grad``."""
+        self._check_dout(dout)
         dx, dw, db = dense_backward(dout, self._require_cache())
         self.weight.grad = dw
         if self.bias is not None:

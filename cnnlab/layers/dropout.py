@@ -47,12 +47,13 @@ class Dropout(Layer):
         check_float_array(x, "Dropout input")
         out, cache = dropout_forward(x, self.p, self.rng, training)
         # the identity has cache None: keep a marker so backward knows a forward happened
-        self._cache = (cache,) if self._keep(training, requires_grad) else None
+        self._set_cache((cache,), out, training, requires_grad)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """d(loss)/dx: ``dout`` through the same mask and scale."""
-        (cache,) = self._require_cache()
+        self._check_dout(dout)
+        (cache,) = self._cache
         return dropout_backward(dout, cache)
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -72,12 +72,13 @@ class _BatchNorm(Layer):
         )  # raises before any state change
         if training:
             self.running_mean, self.running_var = new_mean, new_var
-        self._cache = cache if self._keep(training, requires_grad) else None
+        self._set_cache(cache, out, training, requires_grad)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """Return d(loss)/dx and set ``weight.grad`` (dgamma) and ``bias.grad`` (dbeta)."""
-        dx, dgamma, dbeta = batchnorm_backward(dout, self._require_cache())
+        self._check_dout(dout)
+        dx, dgamma, dbeta = batchnorm_backward(dout, self._cache)
         self.weight.grad, self.bias.grad = dgamma, dbeta
         return dx
 

@@ -31,12 +31,14 @@ class Flatten(Layer):
                 f"Flatten expected input with a batch axis, shape (N, ...) (2 or more dimensions); "
                 f"received shape {x.shape}."
             )
-        self._cache = x.shape if self._keep(training, requires_grad) else None
-        return x.reshape(x.shape[0], -1)  # (N, C*H*W)
+        out = x.reshape(x.shape[0], -1)  # (N, C*H*W)
+        self._set_cache(x.shape, out, training, requires_grad)
+        return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """Reshape the gradient back to the input shape."""
-        return dout.reshape(self._require_cache())  # (N, C, H, W)
+        self._check_dout(dout)
+        return dout.reshape(self._cache)  # (N, C, H, W)
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if len(input_shape) == 0:

@@ -12,6 +12,16 @@ from cnnlab._checks import check_float_array
 from cnnlab.layers.base import Layer, Parameter
 
 
+def _check_input_shape(input_shape) -> tuple[int, ...]:
+    """A per-sample shape: a tuple or list of positive ints, e.g. (1, 28, 28)."""
+    if not isinstance(input_shape, (tuple, list)) or not all(
+            isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in input_shape):
+        raise TypeError(f"input_shape must be a tuple of ints such as (1, 28, 28); received {input_shape!r}.")
+    if len(input_shape) == 0 or min(input_shape) < 1:
+        raise ValueError(f"input_shape sizes must be positive ints such as (1, 28, 28); received {tuple(input_shape)}.")
+    return tuple(int(d) for d in input_shape)
+
+
 class Sequential:
     """A stack of layers applied one after the other.
 
@@ -38,7 +48,7 @@ class Sequential:
                 raise TypeError(f"Sequential layer {i} must be a cnnlab Layer; received {type(layer).__name__}.")
         self.layers: list[Layer] = layers
         self.name = name or "sequential"
-        self.input_shape = None if input_shape is None else tuple(int(d) for d in input_shape)
+        self.input_shape = None if input_shape is None else _check_input_shape(input_shape)
         if self.input_shape is not None:
             self.layer_shapes(self.input_shape)  # fail now, with the offending layer named
         self._name_layers()
@@ -72,7 +82,7 @@ class Sequential:
         Raises:
             ValueError: naming the first layer whose input shape does not fit.
         """
-        shape = tuple(input_shape if input_shape is not None else self._known_input_shape())
+        shape = _check_input_shape(input_shape) if input_shape is not None else self._known_input_shape()
         shapes = []
         for i, layer in enumerate(self.layers):
             try:

@@ -21,7 +21,7 @@ import pytest
 from cnnlab import zoo
 from cnnlab.datasets import load_image, load_image_folder, read_idx
 from cnnlab.io import ModelFileError, load_model, read_archive, write_archive
-from cnnlab.training import History, load_checkpoint, restore, save_checkpoint
+from cnnlab.training import load_checkpoint, restore, save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,9 +47,10 @@ def _unexplained(stats):
     return [c for s in stats for c in s.crash_examples if not any(k in c for k in KNOWN_CRASHES)]
 
 
-@pytest.mark.parametrize("category, cases", [("model", 250), ("idx", 250), ("images", 120)])
+@pytest.mark.parametrize("category, cases", [("model", 200), ("idx", 200), ("images", 100)])
 def test_fuzz_short(category, cases):
-    stats, marker = fuzz.run(cases=cases, seed=0, categories=(category,), timeout=20)
+    # images declaring 1500x1500 instead of 9000x9000: the same code paths, 36x less decoding
+    stats, marker = fuzz.run(cases=cases, seed=0, categories=(category,), timeout=20, huge_side=1500)
     (s,) = stats
     assert s.tried == cases
     assert not marker, "unpickling ran code from a model file"
@@ -216,11 +217,6 @@ def test_memory_error_while_decoding_an_image_names_the_file(tmp_path, monkeypat
 
 
 # ===== known bugs in other engineers' files =================================================================
-@pytest.mark.xfail(strict=True, reason=(
-    "optim.Optimizer.load_state_dict does not check that state['buffers'] / state['counters'] are "
-    "dicts (AttributeError: 'str' object has no attribute 'items'), and training.restore / "
-    "_check_resume catch only TypeError/ValueError/KeyError, so a hostile checkpoint escapes as "
-    "AttributeError instead of ModelFileError"))
 @pytest.mark.parametrize("key, value", [("buffers", "x"), ("counters", 3)])
 def test_restore_with_hostile_optimizer_state_is_a_model_file_error(tmp_path, key, value):
     model = zoo.lines_cnn(seed=0)
