@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnlab._argtypes import fraction, nonneg_int, positive_float, positive_int
+
 from cnnlab.callbacks import Callback, atomic_write_text
 
 #: modules that contribute sub-commands through ``add_commands(subparsers)``
@@ -44,47 +46,6 @@ class _Parser(argparse.ArgumentParser):
 
 def _formatter(prog):
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
-
-
-# ----- argument types ---------------------------------------------------------------------------
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1; received {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1; received {text!r}")
-    return value
-
-
-def _nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0; received {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0; received {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0; received {text!r}") from None
-    if not (np.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a number > 0; received {text!r}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1); received {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1); received {text!r}")
-    return value
 
 
 # ----- shared helpers ----------------------------------------------------------------------------
@@ -171,29 +132,29 @@ def _add_train(sub) -> None:
                        epilog=TRAIN_EPILOG, formatter_class=_formatter)
     p.add_argument("--model", default=DEFAULTS["model"], choices=sorted(MODELS), metavar="NAME",
                    help=f"zoo model: {', '.join(sorted(MODELS))} (default: %(default)s)")
-    p.add_argument("--epochs", type=_positive_int, default=DEFAULTS["epochs"],
+    p.add_argument("--epochs", type=positive_int, default=DEFAULTS["epochs"],
                    help="total epochs (default: %(default)s)")
-    p.add_argument("--batch-size", type=_positive_int, default=DEFAULTS["batch_size"], help="(default: %(default)s)")
+    p.add_argument("--batch-size", type=positive_int, default=DEFAULTS["batch_size"], help="(default: %(default)s)")
     p.add_argument("--optimizer", default=DEFAULTS["optimizer"], choices=["sgd", "adam", "adamw"],
                    help="(default: %(default)s)")
-    p.add_argument("--lr", type=_positive_float, default=DEFAULTS["lr"], help="learning rate (default: %(default)s)")
-    p.add_argument("--momentum", type=_fraction, default=None, help="SGD momentum (default: 0.9 with sgd)")
-    p.add_argument("--seed", type=_nonneg_int, default=DEFAULTS["seed"],
+    p.add_argument("--lr", type=positive_float, default=DEFAULTS["lr"], help="learning rate (default: %(default)s)")
+    p.add_argument("--momentum", type=fraction, default=None, help="SGD momentum (default: 0.9 with sgd)")
+    p.add_argument("--seed", type=nonneg_int, default=DEFAULTS["seed"],
                    help="seed for the weights, shuffling and augmentation (default: %(default)s)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=DEFAULTS["augment"],
                    help="random shifts of the training images (default: on)")
-    p.add_argument("--shift", type=_positive_int, default=DEFAULTS["shift"],
+    p.add_argument("--shift", type=positive_int, default=DEFAULTS["shift"],
                    help="largest shift in pixels with --augment (default: %(default)s)")
     p.add_argument("--schedule", default=DEFAULTS["schedule"], choices=["cosine", "step", "none"],
                    help="learning-rate schedule: cosine decay to 0, step (x0.1 every third of the "
                         "epochs) or none (default: %(default)s)")
-    p.add_argument("--val-split", type=_fraction, default=DEFAULTS["val_split"],
+    p.add_argument("--val-split", type=fraction, default=DEFAULTS["val_split"],
                    help="fraction of the training images held out for validation (default: %(default)s)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: runs/<model>)")
     p.add_argument("--resume", nargs="?", const="", default=None, metavar="CHECKPOINT",
                    help="continue from CHECKPOINT (default: <out>/checkpoint.npz)")
-    p.add_argument("--limit", type=_positive_int, default=None, help="use only the first N training images")
-    p.add_argument("--test-limit", type=_positive_int, default=None, help="use only the first N test images")
+    p.add_argument("--limit", type=positive_int, default=None, help="use only the first N training images")
+    p.add_argument("--test-limit", type=positive_int, default=None, help="use only the first N test images")
     p.add_argument("--quiet", action="store_true", help="no progress bars; print only the test accuracy")
     p.set_defaults(func=cmd_train)
 
@@ -331,8 +292,8 @@ def _add_evaluate(sub) -> None:
                        description="Evaluate a saved model on the MNIST test set.", epilog=EVALUATE_EPILOG,
                        formatter_class=_formatter)
     p.add_argument("model", metavar="MODEL", help="a model file (model.npz or a checkpoint)")
-    p.add_argument("--limit", type=_positive_int, default=None, help="use only the first N test images")
-    p.add_argument("--batch-size", type=_positive_int, default=256, help="(default: %(default)s)")
+    p.add_argument("--limit", type=positive_int, default=None, help="use only the first N test images")
+    p.add_argument("--batch-size", type=positive_int, default=256, help="(default: %(default)s)")
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -383,7 +344,7 @@ def _add_predict(sub) -> None:
                        formatter_class=_formatter)
     p.add_argument("model", metavar="MODEL", help="a model file")
     p.add_argument("images", metavar="IMAGE", nargs="+", help="image files (PNG, JPEG, ...)")
-    p.add_argument("--top", type=_positive_int, default=3, help="how many classes to list (default: %(default)s)")
+    p.add_argument("--top", type=positive_int, default=3, help="how many classes to list (default: %(default)s)")
     p.set_defaults(func=cmd_predict)
 
 

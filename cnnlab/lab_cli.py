@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnlab._argtypes import nonneg_int
+
 __all__ = ["add_commands", "load_model_arg", "load_image_arg", "parse_position", "cmd_demo", "cmd_visualize",
            "cmd_explain"]
 
@@ -83,24 +85,14 @@ def add_commands(subparsers) -> None:
                               epilog=EXPLAIN_EPILOG, formatter_class=_FORMATTER)
     p.add_argument("model", metavar="MODEL", help="a model file, or a zoo model name")
     p.add_argument("image", metavar="IMAGE", help=IMAGE_HELP)
-    p.add_argument("--layer", type=_nonneg_int, required=True, help="index of a Conv2d layer (see cnnlab summary)")
+    p.add_argument("--layer", type=nonneg_int, required=True, help="index of a Conv2d layer (see cnnlab summary)")
     p.add_argument("--at", type=parse_position, required=True, metavar="I,J", help="output row and column, e.g. 14,14")
-    p.add_argument("--channel", type=_nonneg_int, default=0, help="output channel (filter) (default: %(default)s)")
+    p.add_argument("--channel", type=nonneg_int, default=0, help="output channel (filter) (default: %(default)s)")
     p.add_argument("--out", type=Path, default=Path("explain"), help="output folder (default: %(default)s)")
     p.set_defaults(func=cmd_explain)
 
 
 # ----- argument types ---------------------------------------------------------------------------
-def _nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0; received {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0; received {text!r}")
-    return value
-
-
 def parse_position(text: str) -> tuple[int, int]:
     """``"I,J"`` -> ``(I, J)``, two integers >= 0.
 
