@@ -33,13 +33,13 @@ class _Elementwise(Layer):
         """
         check_float_array(x, f"{type(self).__name__} input")
         out, cache = self._forward(x)
-        self._cache = cache if self._keep(training, requires_grad) else None
+        self._set_cache(cache, out, training, requires_grad)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """d(loss)/dx from d(loss)/d(out), shaped like the input."""
-        cache = self._require_cache()
-        return self._backward(dout, cache)
+        self._check_dout(dout)
+        return self._backward(dout, self._cache)
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(input_shape)
@@ -68,12 +68,13 @@ class LeakyReLU(_Elementwise):
         """
         check_float_array(x, "LeakyReLU input")
         out, cache = F.leaky_relu_forward(x, self.negative_slope)
-        self._cache = cache if self._keep(training, requires_grad) else None
+        self._set_cache(cache, out, training, requires_grad)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """d(loss)/dx from d(loss)/d(out), shaped like the input."""
-        return F.leaky_relu_backward(dout, self._require_cache())
+        self._check_dout(dout)
+        return F.leaky_relu_backward(dout, self._cache)
 
     def get_config(self) -> dict:
         return {"negative_slope": self.negative_slope}
@@ -116,12 +117,13 @@ class Softmax(Layer):
                 f"{x.shape}. For a single sample add the batch axis: x[None]."
             )
         out, cache = F.softmax_forward(x, axis=1)
-        self._cache = cache if self._keep(training, requires_grad) else None
+        self._set_cache(cache, out, training, requires_grad)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """d(loss)/dx through the softmax Jacobian, shaped like the input."""
-        return F.softmax_backward(dout, self._require_cache())
+        self._check_dout(dout)
+        return F.softmax_backward(dout, self._cache)
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if len(input_shape) < 1:
