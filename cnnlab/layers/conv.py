@@ -10,6 +10,9 @@ Example:
     (2, 32, 28, 28)
     >>> Conv2d(3, 64, 3).num_parameters()     # 64 * (3*3*3) weights + 64 biases
     1792
+
+``fuse_layers`` groups Conv2d -> ReLU -> MaxPool2d triples into one :class:`ConvReLUMaxPool`
+step for the training loop (the same numbers, fewer passes over memory).
 """
 from __future__ import annotations
 
@@ -17,7 +20,8 @@ import numpy as np
 
 from cnnlab._checks import check_image_batch, check_positive_int
 from cnnlab.layers.base import DEFAULT_DTYPE, Layer, Parameter, as_rng
-from cnnlab.ops.conv import conv2d_backward, conv2d_forward, conv_impl
+from cnnlab.ops.conv import (can_fuse_maxpool, conv2d_backward, conv2d_forward, conv2d_relu_maxpool2d_backward,
+                             conv2d_relu_maxpool2d_forward, conv_impl)
 from cnnlab.ops.shapes import conv_output_size, resolve_padding, to_pair
 
 
@@ -124,13 +128,18 @@ class Conv2d(Layer):
         self._cache = cache if self._keep(training, requires_grad) else None
         return out
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
+    def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
         """Return d(loss)/dx and set ``weight.grad`` and ``bias.grad``.
+
+        Args:
+            dout: d(loss)/d(out).
+            need_dx: False skips d(loss)/dx and returns None (the training loop does this for
+                a first layer, whose input is the data: one GEMM and one col2im fewer).
 
         Shape:
             dout: (N, C_out, H_out, W_out). returns: (N, C_in, H, W).
         """
-        dx, dw, db = conv2d_backward(dout, self._require_cache())
+        dx, dw, db = conv2d_backward(dout, self._require_cache(), need_dx=need_dx)
         self.weight.grad = dw
         if self.bias is not None:
             self.bias.grad = db
@@ -192,3 +201,92 @@ class Conv2d(Layer):
         if self.impl != "fast":
             parts.append(f"impl={self.impl!r}")
         return ", ".join(parts)
+
+
+# ----- fusion for the training loop ------------------------------------------------------------------
+class ConvReLUMaxPool:
+    """Conv2d -> ReLU -> MaxPool2d run as one op (``cnnlab.ops.conv.conv2d_relu_maxpool2d_forward``).
+
+    Not a Layer and never saved: a step of the training loop over three existing layers,
+    which it leaves untouched except for the conv's ``weight.grad`` / ``bias.grad`` (and their
+    caches, cleared: the block keeps its own). The numbers are those of the three layers run
+    one after the other, bit for bit (tested).
+
+    Args:
+        conv, relu, pool: the layers; see :func:`fuse_layers` for when they qualify.
+
+    Shape:
+        x: (N, C_in, H, W). out: (N, C_out, H_out // PH, W_out // PW).
+    """
+
+    def __init__(self, conv: Conv2d, relu: Layer, pool: Layer):
+        self.conv, self.relu, self.pool = conv, relu, pool
+        self.layers = (conv, relu, pool)
+        self._cache = None
+
+    def forward(self, x: np.ndarray, *, training: bool = False) -> np.ndarray:
+        """The pooled activations; keeps the cache for ``backward`` when ``training``."""
+        conv = self.conv
+        check_image_batch(x, "Conv2d", channels=conv.in_channels, dtype=conv.weight.data.dtype)
+        conv.output_shape(x.shape[1:])  # raises when the kernel does not fit
+        b = conv.bias.data if conv.bias is not None else None
+        out, cache = conv2d_relu_maxpool2d_forward(x, conv.weight.data, b, conv.stride, conv.padding,
+                                                   self.pool.kernel_size)
+        for layer in self.layers:
+            layer._cache = None
+        self._cache = cache if training else None
+        return out
+
+    def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
+        """d(loss)/dx (None when not ``need_dx``); sets the conv's ``weight.grad`` and ``bias.grad``."""
+        if self._cache is None:
+            raise RuntimeError("ConvReLUMaxPool.backward() called before forward(x, training=True).")
+        dx, dw, db = conv2d_relu_maxpool2d_backward(dout, self._cache, need_dx=need_dx)
+        self.conv.weight.grad = dw
+        if self.conv.bias is not None:
+            self.conv.bias.grad = db
+        return dx
+
+    def __repr__(self) -> str:
+        return f"ConvReLUMaxPool({self.conv!r}, {self.relu!r}, {self.pool!r})"
+
+
+def fuse_layers(layers, input_shape) -> list:
+    """The layers as training-loop steps, each Conv2d -> ReLU -> MaxPool2d triple that can run
+    fused replaced by one :class:`ConvReLUMaxPool`.
+
+    A triple qualifies when all three are exactly those classes (a subclass may change what
+    its forward does), both ops use ``impl="fast"``, and the pooling windows tile the conv's
+    output (stride = window, no padding, sizes divisible). Anything else stays as it is.
+
+    Args:
+        layers: the model's layers, in order.
+        input_shape: per-sample input shape (C, H, W), to know each conv's output size.
+
+    Returns:
+        a list of steps, each with ``forward(x, training=...)`` and ``backward(dout)``.
+
+    Example:
+        >>> from cnnlab.zoo import simple_cnn
+        >>> [type(s).__name__ for s in fuse_layers(simple_cnn().layers, (1, 28, 28))]
+        ['ConvReLUMaxPool', 'ConvReLUMaxPool', 'Flatten', 'Dense', 'ReLU', 'Dense']
+    """
+    from cnnlab.layers.activation import ReLU
+    from cnnlab.layers.pooling import MaxPool2d
+
+    layers, steps, shape, i = list(layers), [], tuple(input_shape), 0
+    while i < len(layers):
+        conv = layers[i]
+        if (type(conv) is Conv2d and conv.impl == "fast" and i + 2 < len(layers)
+                and type(layers[i + 1]) is ReLU and type(layers[i + 2]) is MaxPool2d and layers[i + 2].impl == "fast"):
+            pool = layers[i + 2]
+            out_shape = conv.output_shape(shape)
+            if can_fuse_maxpool(out_shape[1:], pool.kernel_size, pool.stride, pool.padding):
+                steps.append(ConvReLUMaxPool(conv, layers[i + 1], pool))
+                shape = pool.output_shape(out_shape)
+                i += 3
+                continue
+        steps.append(conv)
+        shape = tuple(conv.output_shape(shape))
+        i += 1
+    return steps

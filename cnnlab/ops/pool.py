@@ -14,9 +14,11 @@ Average pooling follows PyTorch's defaults: zero padding counted in the divisor
 With NaN inputs the max-pool output is NaN as in PyTorch, but the gradient may go to a
 different pixel of that window (the first maximum among the values before the NaN).
 
-Implementations (``impl=``): ``"fast"`` (default) reshapes x when the windows tile it exactly
-(stride == kernel, no padding, divisible sizes: the usual 2x2 pool) and otherwise runs the
-general path; ``"im2col"`` always runs the general path (strided window views from
+Implementations (``impl=``): ``"fast"`` (default) runs, for max pooling with Numba
+(``cnnlab.backend``), one compiled pass per direction on every core
+(``cnnlab/ops/_numba_kernels.py``); otherwise it reshapes x when the windows tile it exactly
+(stride == kernel, no padding, divisible sizes: the usual 2x2 pool) and else runs the
+general path; ``"im2col"`` always runs the general NumPy path (strided window views from
 ``sliding_window_view``); ``"naive"`` runs the loops of ``cnnlab.ops.reference``. Both
 NumPy paths loop over the KH*KW window offsets only, each step a whole-batch array op.
 
@@ -39,6 +41,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from cnnlab import backend
 from cnnlab.ops.im2col import _pad
 from cnnlab.ops.shapes import Pair, conv_output_size, to_pair
 
@@ -201,11 +204,25 @@ def _maxpool_backward_numpy(dout, cache: PoolCache, *, fast=True):
 
 
 def _maxpool2d_forward_fast(x, kernel_size, stride=None, padding=0):
-    return _maxpool_forward_numpy(x, kernel_size, stride, padding, fast=True, impl="fast")
+    if not backend.use_numba():
+        return _maxpool_forward_numpy(x, kernel_size, stride, padding, fast=True, impl="fast")
+    kernel_size, stride, padding, out_shape = prepare_pool2d(x, kernel_size, stride, padding, "maxpool2d")
+    (KH, KW), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    out = np.empty(out_shape, dtype=x.dtype)  # (N, C, H_out, W_out)
+    argmax = np.empty(out_shape, dtype=np.uint8 if KH * KW <= 256 else np.intp)
+    backend.kernels().maxpool_forward(np.ascontiguousarray(x), KH, KW, sh, sw, ph, pw, x.dtype.type(0), out,
+                                      argmax)
+    return out, PoolCache(x.shape, x.dtype, kernel_size, stride, padding, "fast", argmax)
 
 
 def _maxpool2d_backward_fast(dout, cache):
-    return _maxpool_backward_numpy(dout, cache, fast=True)
+    if not backend.use_numba():
+        return _maxpool_backward_numpy(dout, cache, fast=True)
+    _check_dout(dout, cache, _cache_out_shape(cache), "maxpool2d_backward")
+    (KH, KW), (sh, sw), (ph, pw) = cache.kernel_size, cache.stride, cache.padding
+    dx = np.empty(cache.x_shape, dtype=dout.dtype)  # (N, C, H, W)
+    backend.kernels().maxpool_backward(np.ascontiguousarray(dout), cache.argmax, KH, KW, sh, sw, ph, pw, dx)
+    return dx
 
 
 def _maxpool2d_forward_general(x, kernel_size, stride=None, padding=0):

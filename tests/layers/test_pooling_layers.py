@@ -5,8 +5,17 @@ import numpy as np
 import pytest
 import torch
 
+from cnnlab import backend
 from cnnlab.layers import LAYER_CLASSES, AvgPool2d, GlobalAvgPool2d, MaxPool2d
 from cnnlab.testing import check_layer_gradients, rel_error
+
+
+# Every test in this file runs under each available backend (cnnlab.backend): the NumPy code and
+# the Numba kernels must both match the reference loops and PyTorch.
+@pytest.fixture(autouse=True, params=[b for b in backend.BACKENDS if b == "numpy" or backend.HAVE_NUMBA])
+def engine(request):
+    with backend.backend(request.param):
+        yield request.param
 
 
 def _distinct(shape, seed=0, dtype=np.float64):

@@ -4,13 +4,24 @@ import pytest
 import torch
 import torch.nn.functional as TF
 
+from cnnlab import backend
+from cnnlab.ops import conv as conv_module
 from cnnlab.ops import reference
-from cnnlab.ops.conv import (ConvCache, conv2d_backward, conv2d_backward_fast, conv2d_backward_im2col,
-                             conv2d_forward)
+from cnnlab.ops.conv import (ConvCache, can_fuse_maxpool, conv2d_backward, conv2d_backward_fast,
+                             conv2d_backward_im2col, conv2d_forward, conv2d_relu_maxpool2d_backward,
+                             conv2d_relu_maxpool2d_forward)
 from cnnlab.ops.shapes import conv_output_size
 from cnnlab.testing import numerical_gradient, rel_error
 
 IMPLS = ["fast", "im2col", "naive"]
+
+
+# Every test in this file runs under each available backend (cnnlab.backend): the NumPy code and
+# the Numba kernels must both match the reference loops and PyTorch.
+@pytest.fixture(autouse=True, params=[b for b in backend.BACKENDS if b == "numpy" or backend.HAVE_NUMBA])
+def engine(request):
+    with backend.backend(request.param):
+        yield request.param
 
 
 def _data(N, C, F, H, W, KH, KW, dtype=np.float64, seed=0, bias=True):
@@ -219,3 +230,151 @@ def test_errors_name_expected_and_received():
     with pytest.raises(TypeError, match="cache returned by conv2d_forward"):
         conv2d_backward(out, (x, w, b))
     assert isinstance(cache, ConvCache)
+
+
+# ----- skipping the input gradient ---------------------------------------------------------------
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("stride, padding", [(1, 1), (2, 0)])
+def test_need_dx_false_skips_only_dx(impl, stride, padding):
+    x, w, b = _data(2, 3, 4, 7, 6, 3, 3)
+    out, cache = conv2d_forward(x, w, b, stride, padding, impl=impl)
+    dout = np.random.default_rng(2).standard_normal(out.shape)
+    dx, dw, db = conv2d_backward(dout, cache)
+    none, dw2, db2 = conv2d_backward(dout, cache, need_dx=False)
+    assert none is None and dx.shape == x.shape
+    np.testing.assert_array_equal(dw2, dw)
+    np.testing.assert_array_equal(db2, db)
+
+
+# ----- the fused Conv -> ReLU -> MaxPool op -----------------------------------------------------------
+FUSED = [  # (N, C, F, H, W, KH, KW, stride, padding, pool)
+    (2, 1, 4, 8, 8, 3, 3, 1, 1, 2),  # simple_cnn's first block, small
+    (3, 5, 6, 6, 10, 3, 3, 1, 1, (2, 5)),  # non-square pooling
+    (1, 2, 3, 9, 9, 3, 3, 2, 1, 5),  # strided conv, one window over the whole map
+    (2, 3, 2, 7, 7, 2, 2, 1, 0, 3),  # valid padding
+]
+
+
+def _unfused(x, w, b, stride, padding, pool, dout):
+    from cnnlab.ops.activation import relu_backward, relu_forward
+    from cnnlab.ops.pool import maxpool2d_backward, maxpool2d_forward
+
+    out, cc = conv2d_forward(x, w, b, stride, padding)
+    act, mask = relu_forward(out)
+    pooled, pc = maxpool2d_forward(act, pool)
+    return pooled, pc.argmax, conv2d_backward(relu_backward(maxpool2d_backward(dout, pc), mask), cc)
+
+
+@pytest.mark.parametrize("N, C, F, H, W, KH, KW, stride, padding, pool", FUSED)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bias", [True, False])
+def test_fused_conv_relu_maxpool_is_bitwise_the_three_ops(N, C, F, H, W, KH, KW, stride, padding, pool, dtype,
+                                                           bias):
+    x, w, b = _data(N, C, F, H, W, KH, KW, dtype=dtype, seed=11, bias=bias)
+    x[0, 0, :3] = 0  # flat zero regions: tied windows and ReLU kinks, as in MNIST
+    pooled, cache = conv2d_relu_maxpool2d_forward(x, w, b, stride, padding, pool)
+    dout = np.random.default_rng(12).standard_normal(pooled.shape).astype(dtype)
+    grads = conv2d_relu_maxpool2d_backward(dout, cache)
+    want_pooled, want_argmax, want = _unfused(x, w, b, stride, padding, pool, dout)
+    assert pooled.dtype == dtype and all(g is None or g.dtype == dtype for g in grads)
+    np.testing.assert_array_equal(pooled, want_pooled)
+    np.testing.assert_array_equal(cache.argmax, want_argmax)
+    for got, exp in zip(grads, want):
+        if exp is None:
+            assert got is None
+        else:
+            np.testing.assert_array_equal(got, exp)
+    _, dw, db = conv2d_relu_maxpool2d_backward(dout, cache, need_dx=False)
+    np.testing.assert_array_equal(dw, want[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_conv_relu_maxpool_matches_pytorch(dtype):
+    x, w, b = _data(3, 4, 6, 10, 12, 3, 3, dtype=dtype, seed=13)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    t_out = TF.max_pool2d(TF.relu(TF.conv2d(tx, tw, tb, padding=1)), 2)
+    dout = np.random.default_rng(14).standard_normal(tuple(t_out.shape)).astype(dtype)
+    t_out.backward(torch.tensor(dout))
+    pooled, cache = conv2d_relu_maxpool2d_forward(x, w, b, 1, 1, 2)
+    dx, dw, db = conv2d_relu_maxpool2d_backward(dout, cache)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    for ours, theirs in [(pooled, t_out), (dx, tx.grad), (dw, tw.grad), (db, tb.grad)]:
+        assert rel_error(ours, theirs.detach().numpy()) <= tol
+
+
+def test_fused_errors_name_expected_and_received():
+    x, w, b = _data(1, 2, 3, 7, 7, 3, 3)
+    with pytest.raises(ValueError, match=r"tile the conv output \(7, 7\); received pool_size=\(2, 2\)"):
+        conv2d_relu_maxpool2d_forward(x, w, b, 1, 1, 2)
+    pooled, cache = conv2d_relu_maxpool2d_forward(x[..., :6, :6], w, b, 1, 1, 2)
+    with pytest.raises(ValueError, match=r"expected dout of shape \(1, 3, 3, 3\)"):
+        conv2d_relu_maxpool2d_backward(pooled[..., :2], cache)
+    with pytest.raises(TypeError, match="dtype float64; received float32"):
+        conv2d_relu_maxpool2d_backward(pooled.astype(np.float32), cache)
+    with pytest.raises(TypeError, match="cache returned by conv2d_relu_maxpool2d_forward"):
+        conv2d_relu_maxpool2d_backward(pooled, cache.conv)
+    assert can_fuse_maxpool((6, 6), (2, 2), (2, 2), (0, 0)) and not can_fuse_maxpool((6, 6), (2, 2), (1, 1), (0, 0))
+
+
+# ----- the two backends compute the same bits --------------------------------------------------------
+@pytest.mark.skipif(not backend.HAVE_NUMBA, reason="needs both backends")
+@pytest.mark.parametrize("N, C, F, H, W, KH, KW, stride, padding", LADDER)
+def test_numba_gemm_path_is_bitwise_numpy_im2col(N, C, F, H, W, KH, KW, stride, padding, monkeypatch):
+    # same columns, same GEMM products, col2im adding in the same (i, j) order: identical numbers
+    # (these shapes are small enough for the direct loops; force the GEMM path)
+    monkeypatch.setattr(conv_module, "DIRECT_MAX_K", 0)
+    x, w, b = _data(N, C, F, H, W, KH, KW, dtype=np.float32, seed=15)
+    with backend.backend("numba"):
+        out, cache = conv2d_forward(x, w, b, stride, padding, impl="fast")
+        dout = np.random.default_rng(16).standard_normal(out.shape).astype(np.float32)
+        got = conv2d_backward(dout, cache)
+    with backend.backend("numpy"):
+        want_out, want_cache = conv2d_forward(x, w, b, stride, padding, impl="im2col")
+        want = conv2d_backward(dout, want_cache)
+    np.testing.assert_array_equal(out, want_out)
+    for g, t in zip(got, want):
+        np.testing.assert_array_equal(g, t)
+
+
+@pytest.mark.parametrize("direct_max_k", [0, 10_000])
+def test_gemm_and_direct_paths_both_match_naive(direct_max_k, monkeypatch):
+    # whichever path the fast impl takes (GEMM for many inputs per output, direct loops for few)
+    monkeypatch.setattr(conv_module, "DIRECT_MAX_K", direct_max_k)
+    for N, C, F, H, W, KH, KW, stride, padding in LADDER:
+        x, w, b = _data(N, C, F, H, W, KH, KW, seed=17)
+        want_out, want_cache = conv2d_forward(x, w, b, stride, padding, impl="naive")
+        dout = np.random.default_rng(18).standard_normal(want_out.shape)
+        out, cache = conv2d_forward(x, w, b, stride, padding, impl="fast")
+        np.testing.assert_allclose(out, want_out, rtol=1e-12, atol=1e-12)
+        for got, want in zip(conv2d_backward(dout, cache), conv2d_backward(dout, want_cache)):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+        pooled_in = x[..., :H - H % 2, :W - W % 2] if stride == (1, 1) and padding == (1, 1) else None
+        if pooled_in is not None and KH == 3:  # the fused op on the same path, bitwise
+            pooled, fcache = conv2d_relu_maxpool2d_forward(pooled_in, w, b, 1, 1, 2)
+            dp = np.random.default_rng(19).standard_normal(pooled.shape)
+            want_pooled, _, want = _unfused(pooled_in, w, b, 1, 1, 2, dp)
+            np.testing.assert_array_equal(pooled, want_pooled)
+            for got, exp in zip(conv2d_relu_maxpool2d_backward(dp, fcache), want):
+                np.testing.assert_array_equal(got, exp)
+
+
+@pytest.mark.parametrize("images_per_chunk", [1, 2])
+def test_gemm_path_in_chunks_of_images(images_per_chunk, monkeypatch):
+    # the Numba GEMM path runs a few images at a time (uneven last chunk here): same results,
+    # and the fused op still gives the plain ops' bits
+    monkeypatch.setattr(conv_module, "DIRECT_MAX_K", 0)
+    x, w, b = _data(5, 3, 4, 6, 8, 3, 3, seed=20)
+    monkeypatch.setattr(conv_module, "_CHUNK_BYTES", images_per_chunk * 27 * 48 * x.itemsize)
+    assert len(conv_module._chunks(5, 27, 48, x.itemsize)) == -(-5 // images_per_chunk)
+    want_out, want_cache = conv2d_forward(x, w, b, 1, 1, impl="naive")
+    dout = np.random.default_rng(21).standard_normal(want_out.shape)
+    out, cache = conv2d_forward(x, w, b, 1, 1, impl="fast")
+    np.testing.assert_allclose(out, want_out, rtol=1e-12, atol=1e-12)
+    for got, want in zip(conv2d_backward(dout, cache), conv2d_backward(dout, want_cache)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    pooled, fcache = conv2d_relu_maxpool2d_forward(x, w, b, 1, 1, 2)
+    dp = np.random.default_rng(22).standard_normal(pooled.shape)
+    want_pooled, _, want = _unfused(x, w, b, 1, 1, 2, dp)
+    np.testing.assert_array_equal(pooled, want_pooled)
+    for got, exp in zip(conv2d_relu_maxpool2d_backward(dp, fcache), want):
+        np.testing.assert_array_equal(got, exp)

@@ -1,0 +1,194 @@
+"""Which engine runs the memory-bound parts of the ops: NumPy, or compiled Numba kernels.
+
+Matrix products always go to NumPy's BLAS (``@``). The copies, adds and comparisons around
+them (im2col/col2im, bias, ReLU, max pooling and their backward passes) are what NumPy runs
+one pass at a time on ONE core; with Numba they run as compiled loops on every core, several
+steps fused into one pass over memory (see ``cnnlab/ops/_numba_kernels.py``). Both engines
+compute the same numbers (the tests run the op suites under each and against PyTorch).
+
+This module is the ONE place that decides:
+
+* ``HAVE_NUMBA``: Numba imports, and ``CNNLAB_NO_NUMBA`` is not set to a true value
+  (``CNNLAB_NO_NUMBA=1 python ...`` forces the pure-NumPy path).
+* :func:`use_numba` / :func:`kernels`: what the ops ask at call time.
+* :func:`set_backend` / :func:`backend`: switch for a block of code (tests, benchmarks).
+
+Threads: the kernels and NumPy's BLAS take turns on the same cores, so neither may keep
+spinning on a core while the other works:
+
+* the kernels run on Numba's ``workqueue`` threading layer (unless ``NUMBA_THREADING_LAYER``
+  names another), whose workers sleep as soon as a kernel ends. OpenMP's (Numba's default
+  here) keep spinning for a while: measured 3-6x slower training steps on 2 cores under load.
+  The workqueue layer must not be entered from two threads at once, so calls into the
+  kernels take a lock (uncontended: ~0.1 us);
+* OpenBLAS's worker threads spin for ~0.1 s after every matrix product (1 << 28 cycles)
+  before they sleep; a training step runs a product every millisecond or two, so one core
+  is never free for the kernels (measured: process CPU = 1.9 x wall time, and 20-35% slower
+  steps). :func:`calm_openblas` makes them sleep at once, exactly what OpenBLAS's own
+  ``OPENBLAS_THREAD_TIMEOUT=4`` does when set before NumPy is imported: it runs when the
+  kernels are first loaded, unless ``OPENBLAS_THREAD_TIMEOUT`` is already set or
+  ``CNNLAB_KEEP_OPENBLAS=1`` asks to leave OpenBLAS alone.
+
+Example:
+    >>> from cnnlab import backend
+    >>> backend.get_backend() in ("numba", "numpy")
+    True
+    >>> with backend.backend("numpy"):
+    ...     backend.use_numba()
+    False
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.util
+import os
+import threading
+
+__all__ = ["HAVE_NUMBA", "BACKENDS", "use_numba", "kernels", "get_backend", "set_backend", "backend",
+           "threading_layer", "calm_openblas"]
+
+#: backend names accepted by :func:`set_backend`
+BACKENDS = ("numba", "numpy")
+
+
+def _env_disables_numba() -> bool:
+    return os.environ.get("CNNLAB_NO_NUMBA", "").strip().lower() not in ("", "0", "false", "no")
+
+
+# find_spec, not import: importing numba costs ~0.3 s and ~40 MB, paid only when a kernel is first used
+HAVE_NUMBA: bool = not _env_disables_numba() and importlib.util.find_spec("numba") is not None
+
+_state = {"numba": HAVE_NUMBA}
+_kernels = None
+
+
+def use_numba() -> bool:
+    """Whether the ops should call the Numba kernels now."""
+    return _state["numba"]
+
+
+_lock = threading.Lock()
+
+
+class _Kernels:
+    """The kernels of ``cnnlab.ops._numba_kernels``, each called under one process-wide lock."""
+
+    def __init__(self, module):
+        for name in module.__all__:
+            setattr(self, name, self._locked(getattr(module, name)))
+
+    @staticmethod
+    def _locked(kernel):
+        @functools.wraps(kernel)
+        def call(*args):
+            with _lock:
+                return kernel(*args)
+        call.kernel = kernel
+        return call
+
+
+def kernels():
+    """The compiled kernels (``cnnlab.ops._numba_kernels``, imported on first use)."""
+    global _kernels
+    if _kernels is None:
+        import numba
+
+        if "NUMBA_THREADING_LAYER" not in os.environ:
+            numba.config.THREADING_LAYER = "workqueue"  # see the module docstring
+        from cnnlab.ops import _numba_kernels
+
+        if not _env_true("CNNLAB_KEEP_OPENBLAS"):
+            calm_openblas()
+        _kernels = _Kernels(_numba_kernels)
+    return _kernels
+
+
+def _env_true(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+_calmed: list[str] = []
+
+
+def calm_openblas(timeout: int = 4) -> list[str]:
+    """Make the OpenBLAS threads of NumPy sleep right after each matrix product.
+
+    Sets ``OPENBLAS_THREAD_TIMEOUT`` (spin ``2**timeout`` cycles, OpenBLAS's minimum is 4),
+    has each loaded OpenBLAS re-read its environment (``openblas_read_env``) and restarts its
+    thread pool (``blas_thread_shutdown_``: the next product starts it again with the new
+    setting, ~20 ms once). Matrix products keep their speed. Does nothing when the variable is
+    already set (OpenBLAS read it at import), off Linux, off the main thread, for other BLAS
+    libraries, or a second time. Not thread-safe against BLAS calls running in other threads
+    at that moment: it runs once, when the first kernel is loaded.
+
+    Returns:
+        the paths of the libraries it reconfigured (empty when it did nothing).
+    """
+    import ctypes
+
+    if (_calmed or "OPENBLAS_THREAD_TIMEOUT" in os.environ or threading.current_thread() is not threading.main_thread()
+            or not os.path.exists("/proc/self/maps")):
+        return list(_calmed)
+    with open("/proc/self/maps", encoding="utf-8", errors="replace") as f:
+        paths = sorted({line.split()[-1] for line in f if "openblas" in line.lower() and ".so" in line})
+    libs = []
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)  # already loaded: the same handle
+            libs.append((path, lib.openblas_read_env, lib.blas_thread_shutdown_))
+        except (OSError, AttributeError):
+            continue
+    if not libs:
+        return []
+    os.environ["OPENBLAS_THREAD_TIMEOUT"] = str(int(timeout))
+    for path, read_env, shutdown in libs:
+        read_env()
+        shutdown()
+        _calmed.append(path)
+    return list(_calmed)
+
+
+def threading_layer() -> str:
+    """The Numba threading layer the kernels run on (``"none"`` without Numba)."""
+    if not HAVE_NUMBA:
+        return "none"
+    kernels()
+    import numba
+
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet: the configured one
+        return str(numba.config.THREADING_LAYER)
+
+
+def get_backend() -> str:
+    """``"numba"`` or ``"numpy"``: the engine the ops use now."""
+    return "numba" if _state["numba"] else "numpy"
+
+
+def set_backend(name: str) -> str:
+    """Choose the engine for the memory-bound parts of the ops; returns the previous name.
+
+    Raises:
+        ValueError: an unknown name, or ``"numba"`` when Numba is missing or disabled by
+            ``CNNLAB_NO_NUMBA``.
+    """
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; expected one of {', '.join(map(repr, BACKENDS))}.")
+    if name == "numba" and not HAVE_NUMBA:
+        why = "CNNLAB_NO_NUMBA is set" if _env_disables_numba() else "numba is not installed (pip install numba)"
+        raise ValueError(f"backend 'numba' is not available: {why}.")
+    previous = get_backend()
+    _state["numba"] = name == "numba"
+    return previous
+
+
+@contextlib.contextmanager
+def backend(name: str):
+    """Run a block with the given backend, then restore the previous one."""
+    previous = set_backend(name)
+    try:
+        yield
+    finally:
+        set_backend(previous)
