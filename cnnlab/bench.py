@@ -41,6 +41,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import textwrap
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -813,6 +814,10 @@ Tried, not kept:
   13% slower, which the freed kernels did not win back.
 - Channels-last (NHWC) columns: forward GEMM 3.1 vs 2.9 ms; only dX was faster (2.5 vs 3.0
   ms) and its col2im would read 36 of every 1,152 bytes.
+- Winograd F(2x2, 3x3) for conv2 (2.25x fewer multiplications; implemented, tested, removed):
+  its 16 small products per step took 7.3 ms instead of 8.6 (K = 32 or 64 runs OpenBLAS at
+  93-146 GFLOP/s), but the tile transforms write or read 16 scattered streams per tile and
+  took 8-11 ms (input 2.4, dM 4.9, output 1.7, dx 1.1-2.2): slower overall.
 - Sparse backward (75% of the conv's gradient is zero after a 2x2 pool): the maximum's
   position depends on the filter, so no smaller dense GEMM exists, and a scattered product
   ran slower than OpenBLAS on the dense one.
@@ -880,8 +885,16 @@ def _run(args, command: str | None = None) -> int:
 
 def add_commands(subparsers) -> None:
     """Add ``bench`` to the ``cnnlab`` sub-command parsers."""
-    p = subparsers.add_parser("bench", help="time cnnlab beside PyTorch (or its implementation ladder)",
-                              description=__doc__.split("\n\n")[1].replace("**", ""))
+    p = subparsers.add_parser(
+        "bench", help="time cnnlab beside PyTorch (or its implementation ladder)",
+        description=textwrap.fill(
+            "Time cnnlab beside PyTorch on the CPU: full training epochs of simple_cnn on MNIST (batch 64 and 128, "
+            "SGD+momentum and Adam), inference on the 10,000 test images, every layer type forward and backward, "
+            "and peak memory; two worker processes, interleaved; medians and ratios. With --impl: cnnlab's "
+            "implementation ladder alone.", 79),
+        epilog="examples:\n  cnnlab bench --repeats 3 --markdown BENCHMARKS.md   (about 15 minutes on 2 cores)\n"
+               "  cnnlab bench --quick\n  cnnlab bench --impl naive --impl im2col --impl fast",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     _configure(p)
     p.set_defaults(func=_run)
 

@@ -2,10 +2,13 @@
 
 Imported lazily through ``cnnlab.backend.kernels()``; nothing else imports Numba. Each kernel
 writes into arrays its caller allocated (so the caller owns shapes, dtypes and the NumPy
-fallback) and returns nothing. They compute exactly what the NumPy code of
-``cnnlab.ops.conv`` / ``pool`` / ``activation`` computes, element by element, including
-which maximum wins a tie, NaN propagation and the order of the additions where windows
-overlap; the tests check both paths against the reference loops and PyTorch.
+fallback) and returns nothing. The im2col/col2im, layout, ReLU and pooling kernels compute
+exactly what the NumPy code of ``cnnlab.ops.conv`` / ``pool`` / ``activation`` computes,
+element by element, including which maximum wins a tie, NaN propagation and the order of
+the additions where windows overlap (tested bit for bit). The direct convolution sums in
+its own fixed order (equal to float rounding, tested against the reference loops and
+PyTorch); the fused kernels repeat the arithmetic of the plain ones, so fusing never
+changes a bit.
 
 Why they pay (measured on 2 cores, batch 64, see BENCHMARKS.md): NumPy runs these steps as
 several separate passes over arrays of megabytes, on one core; here each is a single pass,
@@ -13,8 +16,9 @@ split over the cores with ``prange``, and steps that follow each other are fused
 the layout change after the GEMM; bias, ReLU and max pooling in one read of the GEMM output).
 
 Compilation: ``cache=True`` stores the machine code next to this file (or in
-``NUMBA_CACHE_DIR``), so only the first run on a machine pays it (about 1-2 s per kernel
-and dtype). ``fastmath`` stays off: results must not depend on the engine.
+``NUMBA_CACHE_DIR``), so only the first run on a machine pays it: 0.3-3 s per kernel and
+dtype, about 25 s for all of them (float32), 0.5 s to load them from the cache afterwards.
+``fastmath`` stays off: results must not depend on the engine.
 
 Layout words used below: ``g`` is a GEMM-side array ``(F, N*P)``, P = H_out*W_out, i.e.
 ``(F, N, H_out, W_out)`` flattened; ``nchw`` is the usual ``(N, F, H_out, W_out)``.
@@ -27,8 +31,7 @@ from numba import njit, prange
 __all__ = ["im2col", "col2im", "g_to_nchw", "nchw_to_g", "relu_forward", "relu_backward", "maxpool_forward",
            "maxpool_backward", "g_bias_relu_maxpool", "maxpool_relu_backward_to_g", "direct_conv_forward",
            "direct_conv_relu_maxpool", "direct_conv_backward_w", "direct_conv_relu_maxpool_backward_w",
-           "direct_conv_backward_x", "wino_input", "wino_output", "wino_output_relu_maxpool", "wino_dM",
-           "wino_dM_pool", "wino_dx"]
+           "direct_conv_backward_x"]
 
 _jit = njit(parallel=True, cache=True, fastmath=False, nogil=True)
 
@@ -602,261 +605,3 @@ def direct_conv_backward_x(d, w, Wp, ph, pw, dx):
                             dst[q] += wt * df[q]
             for h in range(H):
                 dx[n, c, h, :] = buf[(h + ph) * Wp + pw:(h + ph) * Wp + pw + W]
-
-
-# ----- Winograd F(2x2, 3x3): 3x3 stride-1 convolutions with 2.25x fewer multiplications -------------------
-# Each 2x2 block of outputs ("tile") comes from a 4x4 block of the padded input d:
-#   Y = A^T [ (G g G^T) * (B^T d B) ] A          (* elementwise, summed over input channels)
-# so the convolution becomes 16 GEMMs, one per position k = (i, j) of the 4x4 transformed
-# tile, each (F, C) @ (C, tiles): 16*C multiplications per 4 outputs instead of 36*C. The
-# transforms below are adds and subtractions only (B, A hold 0 and +-1; G's halves live in the
-# weight transform, done in NumPy). The backward is the exact adjoint: dM = A dY A^T,
-# dV = U^T dM, d(tile) = B dV B^T added onto the overlapping input tiles, dU = dM V^T.
-# Layouts: V (16, C, n*T), M and dM (16, F, n*T), T = TH*TW tiles per image, tile index
-# t = ty*TW + tx. Every sum has one fixed order; the fused variants share the arithmetic.
-@_jit
-def wino_input(xp, TH, TW, V):
-    """V[k, c, n*T + t] = (B^T d B)[k] for the 4x4 input tile d of tile t. xp: (n, C, 2*TH+2, 2*TW+2)
-    zero-padded input (the conv's padding, then zeros up to whole tiles)."""
-    N, C = xp.shape[0], xp.shape[1]
-    T = TH * TW
-    for task in prange(C * N):
-        c = task // N
-        n = task - c * N
-        plane = xp[n, c]
-        base = n * T
-        for ty in range(TH):
-            r0 = plane[2 * ty]
-            r1 = plane[2 * ty + 1]
-            r2 = plane[2 * ty + 2]
-            r3 = plane[2 * ty + 3]
-            for tx in range(TW):
-                x0 = 2 * tx
-                idx = base + ty * TW + tx
-                a0 = r0[x0] - r2[x0]  # B^T d: rows (a: row 0 - row 2, b: 1 + 2, c: 2 - 1, d: 1 - 3) ...
-                a1 = r0[x0 + 1] - r2[x0 + 1]
-                a2 = r0[x0 + 2] - r2[x0 + 2]
-                a3 = r0[x0 + 3] - r2[x0 + 3]
-                b0 = r1[x0] + r2[x0]
-                b1 = r1[x0 + 1] + r2[x0 + 1]
-                b2 = r1[x0 + 2] + r2[x0 + 2]
-                b3 = r1[x0 + 3] + r2[x0 + 3]
-                c0 = r2[x0] - r1[x0]
-                c1 = r2[x0 + 1] - r1[x0 + 1]
-                c2 = r2[x0 + 2] - r1[x0 + 2]
-                c3 = r2[x0 + 3] - r1[x0 + 3]
-                d0 = r1[x0] - r3[x0]
-                d1 = r1[x0 + 1] - r3[x0 + 1]
-                d2 = r1[x0 + 2] - r3[x0 + 2]
-                d3 = r1[x0 + 3] - r3[x0 + 3]
-                V[0, c, idx] = a0 - a2  # then (.) B: columns, the same pattern
-                V[1, c, idx] = a1 + a2
-                V[2, c, idx] = a2 - a1
-                V[3, c, idx] = a1 - a3
-                V[4, c, idx] = b0 - b2
-                V[5, c, idx] = b1 + b2
-                V[6, c, idx] = b2 - b1
-                V[7, c, idx] = b1 - b3
-                V[8, c, idx] = c0 - c2
-                V[9, c, idx] = c1 + c2
-                V[10, c, idx] = c2 - c1
-                V[11, c, idx] = c1 - c3
-                V[12, c, idx] = d0 - d2
-                V[13, c, idx] = d1 + d2
-                V[14, c, idx] = d2 - d1
-                V[15, c, idx] = d1 - d3
-
-
-@njit(cache=True, fastmath=False, inline="always")  # inlined: per tile
-def _wino_tile_out(M, f, idx):
-    """The 2x2 outputs (y00, y01, y10, y11) = A^T m A of tile idx of filter f."""
-    s00 = M[0, f, idx] + M[4, f, idx] + M[8, f, idx]  # A^T m: rows 0 and 1 ...
-    s01 = M[1, f, idx] + M[5, f, idx] + M[9, f, idx]
-    s02 = M[2, f, idx] + M[6, f, idx] + M[10, f, idx]
-    s03 = M[3, f, idx] + M[7, f, idx] + M[11, f, idx]
-    s10 = M[4, f, idx] - M[8, f, idx] - M[12, f, idx]
-    s11 = M[5, f, idx] - M[9, f, idx] - M[13, f, idx]
-    s12 = M[6, f, idx] - M[10, f, idx] - M[14, f, idx]
-    s13 = M[7, f, idx] - M[11, f, idx] - M[15, f, idx]
-    return (s00 + s01 + s02, s01 - s02 - s03,  # ... then (.) A: columns
-            s10 + s11 + s12, s11 - s12 - s13)
-
-
-@_jit
-def wino_output(M, b, TH, TW, out):
-    """out[n, f] = the tiles' outputs + b[f] (rows/columns past H_out, W_out dropped).
-    M: (16, F, n*T); out: (n, F, H_out, W_out)."""
-    N, F, H_out, W_out = out.shape
-    T = TH * TW
-    for task in prange(F * N):
-        f = task // N
-        n = task - f * N
-        bf = b[f]
-        o = out[n, f]
-        for ty in range(TH):
-            for tx in range(TW):
-                y00, y01, y10, y11 = _wino_tile_out(M, f, n * T + ty * TW + tx)
-                h, w = 2 * ty, 2 * tx
-                o[h, w] = y00 + bf
-                if w + 1 < W_out:
-                    o[h, w + 1] = y01 + bf
-                if h + 1 < H_out:
-                    o[h + 1, w] = y10 + bf
-                    if w + 1 < W_out:
-                        o[h + 1, w + 1] = y11 + bf
-
-
-@_jit
-def wino_output_relu_maxpool(M, b, zero, TH, TW, pooled, argmax):
-    """pooled = maxpool2x2(relu(conv + b)) where each Winograd tile is one pooling window
-    (even H_out, W_out): the outputs of ``wino_output`` pooled as ``maxpool_forward`` does.
-    pooled, argmax: (n, F, TH, TW)."""
-    N, F = pooled.shape[0], pooled.shape[1]
-    T = TH * TW
-    for task in prange(F * N):
-        f = task // N
-        n = task - f * N
-        bf = b[f]
-        win = np.empty(4, dtype=pooled.dtype)
-        for ty in range(TH):
-            for tx in range(TW):
-                y00, y01, y10, y11 = _wino_tile_out(M, f, n * T + ty * TW + tx)
-                win[0] = y00 + bf
-                win[1] = y01 + bf
-                win[2] = y10 + bf
-                win[3] = y11 + bf
-                best, arg, nan = _window_fast(win, 0, 2, 2, 2, zero, zero, True)
-                if nan:
-                    best, arg = _window_exact(win, 0, 2, 2, 2, zero, zero, True)
-                pooled[n, f, ty, tx] = best
-                argmax[n, f, ty, tx] = arg
-
-
-@njit(cache=True, fastmath=False, inline="always")  # inlined: per tile
-def _wino_tile_dM(dM, f, idx, e00, e01, e10, e11):
-    """dM[:, f, idx] = A dY A^T for the tile's output gradient dY = [[e00, e01], [e10, e11]]."""
-    t00, t01 = e00, e01  # A dY: rows
-    t10, t11 = e00 + e10, e01 + e11
-    t20, t21 = e00 - e10, e01 - e11
-    t30, t31 = -e10, -e11
-    dM[0, f, idx] = t00  # then (.) A^T: columns
-    dM[1, f, idx] = t00 + t01
-    dM[2, f, idx] = t00 - t01
-    dM[3, f, idx] = -t01
-    dM[4, f, idx] = t10
-    dM[5, f, idx] = t10 + t11
-    dM[6, f, idx] = t10 - t11
-    dM[7, f, idx] = -t11
-    dM[8, f, idx] = t20
-    dM[9, f, idx] = t20 + t21
-    dM[10, f, idx] = t20 - t21
-    dM[11, f, idx] = -t21
-    dM[12, f, idx] = t30
-    dM[13, f, idx] = t30 + t31
-    dM[14, f, idx] = t30 - t31
-    dM[15, f, idx] = -t31
-
-
-@_jit
-def wino_dM(dout, zero, TH, TW, dM, dbp):
-    """dM from the conv's output gradient dout: (n, F, H_out, W_out); dbp[f, n] = the sum of
-    dout[n, f], tile by tile (in the order ``wino_dM_pool`` adds them)."""
-    N, F, H_out, W_out = dout.shape
-    T = TH * TW
-    for task in prange(F * N):
-        f = task // N
-        n = task - f * N
-        d = dout[n, f]
-        s = zero
-        for ty in range(TH):
-            for tx in range(TW):
-                h, w = 2 * ty, 2 * tx
-                e00 = d[h, w]
-                e01 = d[h, w + 1] if w + 1 < W_out else zero
-                e10 = d[h + 1, w] if h + 1 < H_out else zero
-                e11 = d[h + 1, w + 1] if (h + 1 < H_out and w + 1 < W_out) else zero
-                s += ((e00 + e01) + e10) + e11
-                _wino_tile_dM(dM, f, n * T + ty * TW + tx, e00, e01, e10, e11)
-        dbp[f, n] = s
-
-
-@_jit
-def wino_dM_pool(dpool, pooled, argmax, zero, TH, TW, dM, dbp):
-    """``wino_dM`` of the fused block: each tile's gradient is the window's gradient at its
-    maximum when that maximum was positive, zeros elsewhere; the same dM and dbp bits as
-    ``wino_dM`` on that dense gradient."""
-    N, F = dpool.shape[0], dpool.shape[1]
-    T = TH * TW
-    for task in prange(F * N):
-        f = task // N
-        n = task - f * N
-        s = zero
-        for ty in range(TH):
-            for tx in range(TW):
-                g = dpool[n, f, ty, tx] if pooled[n, f, ty, tx] > 0 else zero
-                a = argmax[n, f, ty, tx]
-                e00 = g if a == 0 else zero
-                e01 = g if a == 1 else zero
-                e10 = g if a == 2 else zero
-                e11 = g if a == 3 else zero
-                s += ((e00 + e01) + e10) + e11
-                _wino_tile_dM(dM, f, n * T + ty * TW + tx, e00, e01, e10, e11)
-        dbp[f, n] = s
-
-
-@_jit
-def wino_dx(dV, TH, TW, ph, pw, dx):
-    """dx = the adjoint of ``wino_input``: each tile's B dV B^T added onto its 4x4 input block
-    (tiles overlap by 2 rows and columns; added in tile order), then the padding cropped.
-    dV: (16, C, n*T); dx: (n, C, H, W)."""
-    N, C, H, W = dx.shape
-    T = TH * TW
-    for task in prange(C * N):
-        c = task // N
-        n = task - c * N
-        buf = np.zeros((2 * TH + 2, 2 * TW + 2), dtype=dx.dtype)
-        base = n * T
-        for ty in range(TH):
-            for tx in range(TW):
-                idx = base + ty * TW + tx
-                v = dV[:, c, idx]
-                # B dV: rows p = 0..3 of the 4x4 dV (v[4p + q])
-                t00 = v[0]
-                t01 = v[1]
-                t02 = v[2]
-                t03 = v[3]
-                t10 = v[4] - v[8] + v[12]
-                t11 = v[5] - v[9] + v[13]
-                t12 = v[6] - v[10] + v[14]
-                t13 = v[7] - v[11] + v[15]
-                t20 = -v[0] + v[4] + v[8]
-                t21 = -v[1] + v[5] + v[9]
-                t22 = -v[2] + v[6] + v[10]
-                t23 = -v[3] + v[7] + v[11]
-                t30 = -v[12]
-                t31 = -v[13]
-                t32 = -v[14]
-                t33 = -v[15]
-                h, w = 2 * ty, 2 * tx
-                r = buf[h]  # then (.) B^T: columns, the same pattern
-                r[w] += t00
-                r[w + 1] += t01 - t02 + t03
-                r[w + 2] += -t00 + t01 + t02
-                r[w + 3] += -t03
-                r = buf[h + 1]
-                r[w] += t10
-                r[w + 1] += t11 - t12 + t13
-                r[w + 2] += -t10 + t11 + t12
-                r[w + 3] += -t13
-                r = buf[h + 2]
-                r[w] += t20
-                r[w + 1] += t21 - t22 + t23
-                r[w + 2] += -t20 + t21 + t22
-                r[w + 3] += -t23
-                r = buf[h + 3]
-                r[w] += t30
-                r[w + 1] += t31 - t32 + t33
-                r[w + 2] += -t30 + t31 + t32
-                r[w + 3] += -t33
-        for h in range(H):
-            dx[n, c, h, :] = buf[h + ph, pw:pw + W]

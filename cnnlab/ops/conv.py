@@ -198,8 +198,7 @@ _CHUNK_BYTES = 8 << 20
 
 
 def _chunks(N: int, bytes_per_image: int) -> list[slice]:
-    """Slices of the batch whose working arrays (im2col columns (K, n*P), or Winograd's
-    transformed tiles) take about ``_CHUNK_BYTES``.
+    """Slices of the batch whose im2col columns (K, n*P) take about ``_CHUNK_BYTES``.
 
     Why chunks: the whole batch's columns (14 MB for simple_cnn's conv2 at batch 64) and their
     gradient do not stay in cache, so im2col writes them to memory and the GEMM reads them
@@ -286,95 +285,6 @@ class _GemmConv:
         return dx, dw, db
 
 
-# ----- fast: Winograd F(2x2, 3x3) for 3x3 stride-1 layers ---------------------------------------------------
-#: with Numba, 3x3 stride-1 layers that are not direct use Winograd F(2x2, 3x3) (else: im2col GEMMs)
-USE_WINOGRAD = True
-
-
-def _winograd(w: np.ndarray, stride: Pair) -> bool:
-    """Whether the Numba fast path convolves with ``w`` by Winograd's F(2x2, 3x3)."""
-    return USE_WINOGRAD and tuple(stride) == (1, 1) and w.shape[2:] == (3, 3) and not _direct(w, stride)
-
-
-def _wino_G(dtype) -> np.ndarray:
-    return np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=dtype)  # (4, 3)
-
-
-class _Winograd:
-    """A 3x3 stride-1 convolution as 16 GEMMs on Winograd-transformed 4x4 tiles (see
-    ``_numba_kernels``: 2.25x fewer multiplications than im2col's GEMMs; at simple_cnn's conv2
-    the three products take 4.9 ms instead of 8.6 ms), a chunk of images at a time like
-    :class:`_GemmConv` (the transformed input is recomputed in the backward, not kept).
-
-    Shape:
-        x: (N, C, H, W). w: (F, C, 3, 3). U: (16, F, C). a chunk's V: (16, C, n*T), its M and
-        dM: (16, F, n*T), T = TH*TW tiles of 2x2 outputs per image.
-    """
-
-    def __init__(self, x, w, padding, out_shape):
-        N, C, H, W = x.shape
-        F, self.H_out, self.W_out = out_shape[1], out_shape[2], out_shape[3]
-        self.x, self.w, self.padding = x, w, padding
-        self.TH, self.TW = -(-self.H_out // 2), -(-self.W_out // 2)
-        self.T = self.TH * self.TW
-        G = _wino_G(w.dtype)
-        self.U = np.ascontiguousarray(np.einsum("ai,fcij,bj->abfc", G, w, G).reshape(16, F, C))  # G g G^T
-        self.chunks = _chunks(N, 16 * max(C, F) * self.T * x.dtype.itemsize)
-        nb = self.chunks[0].stop
-        self._v = np.empty(16 * C * nb * self.T, dtype=x.dtype)  # scratch: V, then dV
-        self._m = np.empty(16 * F * nb * self.T, dtype=x.dtype)  # scratch: M, or dM
-
-    def _scratch(self, buf, rows, n):
-        return buf[:16 * rows * n * self.T].reshape(16, rows, n * self.T)  # contiguous view
-
-    def V(self, sl: slice) -> np.ndarray:
-        x, (ph, pw) = self.x[sl], self.padding
-        n, C, H, W = x.shape
-        xp = np.zeros((n, C, 2 * self.TH + 2, 2 * self.TW + 2), dtype=x.dtype)  # padded to whole tiles
-        xp[:, :, ph:ph + H, pw:pw + W] = x
-        V = self._scratch(self._v, C, n)  # (16, C, n*T)
-        backend.kernels().wino_input(xp, self.TH, self.TW, V)
-        return V
-
-    def forward(self, finish) -> None:
-        """For each chunk: ``finish(M, sl)`` with ``M = U @ V`` (16 GEMMs)."""
-        F = self.U.shape[1]
-        for sl in self.chunks:
-            V = self.V(sl)
-            finish(np.matmul(self.U, V, out=self._scratch(self._m, F, sl.stop - sl.start)), sl)
-
-    def backward(self, make_dM, need_dx: bool, use_bias: bool):
-        """``(dx, dw, db)`` from ``make_dM(sl, dM, dbp)``, which writes chunk ``sl``'s dM and its
-        per-(filter, image) bias gradients dbp (F, n). Chunks add up in order."""
-        x, (ph, pw), F = self.x, self.padding, self.U.shape[1]
-        C = x.shape[1]
-        dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None  # (N, C, H, W)
-        dU = db = None
-        kernels = backend.kernels()
-        for sl in self.chunks:
-            n = sl.stop - sl.start
-            dM = self._scratch(self._m, F, n)  # (16, F, n*T)
-            dbp = np.empty((F, n), dtype=x.dtype)
-            make_dM(sl, dM, dbp)
-            if use_bias:
-                part = dbp.sum(axis=1)  # (F,)
-                if db is None:
-                    db = part
-                else:
-                    db += part
-            part = np.matmul(dM, self.V(sl).transpose(0, 2, 1))  # (16, F, C) = dM V^T
-            if dU is None:
-                dU = part
-            else:
-                dU += part
-            if need_dx:  # V is used up: its scratch takes dV = U^T dM
-                dV = np.matmul(self.U.transpose(0, 2, 1), dM, out=self._scratch(self._v, C, n))  # (16, C, n*T)
-                kernels.wino_dx(dV, self.TH, self.TW, ph, pw, dx[sl])
-        G = _wino_G(x.dtype)
-        dw = np.einsum("ai,abfc,bj->fcij", G, dU.reshape(4, 4, F, C), G)  # G^T dU G: (F, C, 3, 3)
-        return dx, np.ascontiguousarray(dw), db
-
-
 def _bias_or_zeros(b: np.ndarray | None, F: int, dtype) -> np.ndarray:
     """The kernels always add a bias: zeros stand in for none (x + 0 == x for every x but -0)."""
     return np.zeros(F, dtype=dtype) if b is None else b
@@ -404,18 +314,6 @@ def _flat_padded(x: np.ndarray, padding: Pair, kernel: Pair) -> tuple[np.ndarray
     xpf = np.zeros((N, C, Hp * Wp + KW - 1), dtype=x.dtype)  # (N, C, size)
     xpf[:, :, :Hp * Wp].reshape(N, C, Hp, Wp)[:, :, ph:ph + H, pw:pw + W] = x  # a view of the padded planes
     return xpf, Wp
-
-
-def _wino_pools(pool_size: Pair, out_shape) -> bool:
-    """Whether 2x2 max pooling windows are exactly the Winograd output tiles."""
-    return tuple(pool_size) == (2, 2) and out_shape[2] % 2 == 0 and out_shape[3] % 2 == 0
-
-
-def _winograd_backward(dout: np.ndarray, cache: ConvCache, need_dx: bool):
-    """dx, dw, db of a Winograd convolution from its output gradient (N, F, H_out, W_out)."""
-    wino, kernels, zero = _Winograd(cache.x, cache.w, cache.padding, dout.shape), backend.kernels(), dout.dtype.type(0)
-    return wino.backward(lambda sl, dM, dbp: kernels.wino_dM(dout[sl], zero, wino.TH, wino.TW, dM, dbp),
-                         need_dx, cache.b is not None)
 
 
 def _direct_backward(dout: np.ndarray, cache: ConvCache, need_dx: bool):
@@ -449,11 +347,6 @@ def conv2d_forward_fast(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stri
         out = np.empty(out_shape, dtype=x.dtype)  # (N, F, H_out, W_out)
         backend.kernels().direct_conv_forward(xpf, np.ascontiguousarray(w), _bias_or_zeros(b, F, x.dtype), Wp, out)
         return out, ConvCache(x, w, b, stride, padding, "fast", xpf, "direct")
-    if backend.use_numba() and _winograd(w, stride):
-        out = np.empty(out_shape, dtype=x.dtype)  # (N, F, H_out, W_out)
-        bias, kernels, wino = _bias_or_zeros(b, F, x.dtype), backend.kernels(), _Winograd(x, w, padding, out_shape)
-        wino.forward(lambda M, sl: kernels.wino_output(M, bias, wino.TH, wino.TW, out[sl]))
-        return out, ConvCache(x, w, b, stride, padding, "fast", None, "winograd")
     if backend.use_numba():
         out = np.empty(out_shape, dtype=x.dtype)  # (N, F, H_out, W_out)
         flat, bias, kernels = out.reshape(N, F, H_out * W_out), _bias_or_zeros(b, F, x.dtype), backend.kernels()
@@ -481,8 +374,6 @@ def conv2d_backward_fast(dout: np.ndarray, cache: ConvCache, *, need_dx: bool = 
     if backend.use_numba():
         if _direct(w, stride):
             return _direct_backward(dout, cache, need_dx)
-        if _winograd(w, stride):
-            return _winograd_backward(np.ascontiguousarray(dout), cache, need_dx)
         N, F, H_out, W_out = dout.shape
         flat, kernels = np.ascontiguousarray(dout).reshape(N, F, H_out * W_out), backend.kernels()
         return _GemmConv(x, w, stride, padding, dout.shape).backward(
@@ -575,17 +466,6 @@ def conv2d_relu_maxpool2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | 
         xpf, Wp = _flat_padded(x, padding, w.shape[2:])  # (N, C, size)
         kernels.direct_conv_relu_maxpool(xpf, np.ascontiguousarray(w), bias, Wp, H_out, W_out, zero, pooled, argmax)
         conv_cache = ConvCache(x, w, b, stride, padding, "fast", xpf, "direct")
-    elif _winograd(w, stride):
-        wino = _Winograd(x, w, padding, out_shape)
-        if _wino_pools(pool_size, out_shape):  # each 2x2 output tile is a pooling window
-            wino.forward(lambda M, sl: kernels.wino_output_relu_maxpool(M, bias, zero, wino.TH, wino.TW, pooled[sl],
-                                                                        argmax[sl]))
-        else:  # the plain ops' kernels, one after the other
-            out = np.empty(out_shape, dtype=x.dtype)  # (N, F, H_out, W_out)
-            wino.forward(lambda M, sl: kernels.wino_output(M, bias, wino.TH, wino.TW, out[sl]))
-            kernels.relu_forward(out.reshape(-1), out.reshape(-1), np.empty(out.size, dtype=bool))
-            kernels.maxpool_forward(out, PH, PW, PH, PW, 0, 0, zero, pooled, argmax)
-        conv_cache = ConvCache(x, w, b, stride, padding, "fast", None, "winograd")
     else:
         _GemmConv(x, w, stride, padding, out_shape).forward(
             lambda g, sl: kernels.g_bias_relu_maxpool(g, bias, zero, H_out, W_out, PH, PW, pooled[sl], argmax[sl]))
@@ -619,17 +499,6 @@ def conv2d_relu_maxpool2d_backward(dout: np.ndarray, cache: ConvReLUPoolCache, *
     N, F, H_out, W_out = _out_shape(cache.conv)
     PH, PW = cache.pool_size
     conv = cache.conv
-    if conv.layout == "winograd":
-        dout = np.ascontiguousarray(dout)
-        if not _wino_pools(cache.pool_size, (N, F, H_out, W_out)):  # the conv's dense gradient, then its backward
-            dconv = np.empty((N, F, H_out, W_out), dtype=dout.dtype)  # (N, F, H_out, W_out)
-            backend.kernels().maxpool_backward(dout * (pooled > 0), cache.argmax, PH, PW, PH, PW, 0, 0, dconv)
-            return _winograd_backward(dconv, conv, need_dx)
-        wino, kernels, zero = _Winograd(conv.x, conv.w, conv.padding, (N, F, H_out, W_out)), backend.kernels(), \
-            dout.dtype.type(0)
-        return wino.backward(lambda sl, dM, dbp: kernels.wino_dM_pool(dout[sl], pooled[sl], cache.argmax[sl], zero,
-                                                                     wino.TH, wino.TW, dM, dbp),
-                             need_dx, conv.b is not None)
     if conv.layout == "direct":
         if need_dx:  # the conv's dense gradient, then the layer-by-layer backward: the same bits
             dconv = np.empty((N, F, H_out, W_out), dtype=dout.dtype)  # (N, F, H_out, W_out)

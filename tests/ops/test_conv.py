@@ -323,7 +323,6 @@ def test_numba_gemm_path_is_bitwise_numpy_im2col(N, C, F, H, W, KH, KW, stride, 
     # same columns, same GEMM products, col2im adding in the same (i, j) order: identical numbers
     # (these shapes are small enough for the direct loops; force the GEMM path)
     monkeypatch.setattr(conv_module, "DIRECT_MAX_K", 0)
-    monkeypatch.setattr(conv_module, "USE_WINOGRAD", False)
     x, w, b = _data(N, C, F, H, W, KH, KW, dtype=np.float32, seed=15)
     with backend.backend("numba"):
         out, cache = conv2d_forward(x, w, b, stride, padding, impl="fast")
@@ -337,12 +336,10 @@ def test_numba_gemm_path_is_bitwise_numpy_im2col(N, C, F, H, W, KH, KW, stride, 
         np.testing.assert_array_equal(g, t)
 
 
-@pytest.mark.parametrize("direct_max_k, winograd", [(0, False), (0, True), (10_000, False)])
-def test_gemm_winograd_and_direct_paths_all_match_naive(direct_max_k, winograd, monkeypatch):
-    # whichever path the fast impl takes (GEMM for many inputs per output, Winograd for those
-    # of them that are 3x3 stride 1, direct loops for few inputs per output)
+@pytest.mark.parametrize("direct_max_k", [0, 10_000])
+def test_gemm_and_direct_paths_both_match_naive(direct_max_k, monkeypatch):
+    # whichever path the fast impl takes (GEMM for many inputs per output, direct loops for few)
     monkeypatch.setattr(conv_module, "DIRECT_MAX_K", direct_max_k)
-    monkeypatch.setattr(conv_module, "USE_WINOGRAD", winograd)
     for N, C, F, H, W, KH, KW, stride, padding in LADDER:
         x, w, b = _data(N, C, F, H, W, KH, KW, seed=17)
         want_out, want_cache = conv2d_forward(x, w, b, stride, padding, impl="naive")
@@ -366,7 +363,6 @@ def test_gemm_path_in_chunks_of_images(images_per_chunk, monkeypatch):
     # the Numba GEMM path runs a few images at a time (uneven last chunk here): same results,
     # and the fused op still gives the plain ops' bits
     monkeypatch.setattr(conv_module, "DIRECT_MAX_K", 0)
-    monkeypatch.setattr(conv_module, "USE_WINOGRAD", False)
     x, w, b = _data(5, 3, 4, 6, 8, 3, 3, seed=20)
     monkeypatch.setattr(conv_module, "_CHUNK_BYTES", images_per_chunk * 27 * 48 * x.itemsize)
     assert len(conv_module._chunks(5, 27 * 48 * x.itemsize)) == -(-5 // images_per_chunk)
@@ -382,59 +378,3 @@ def test_gemm_path_in_chunks_of_images(images_per_chunk, monkeypatch):
     np.testing.assert_array_equal(pooled, want_pooled)
     for got, exp in zip(conv2d_relu_maxpool2d_backward(dp, fcache), want):
         np.testing.assert_array_equal(got, exp)
-
-
-# ----- Winograd F(2x2, 3x3) ---------------------------------------------------------------------------
-WINO = [  # (N, C, F, H, W, padding): the fast path's Winograd cases (3x3, stride 1, C*9 > DIRECT_MAX_K)
-    (2, 4, 5, 8, 8, 1),  # even output: pooling windows are the Winograd tiles
-    (1, 5, 3, 7, 9, 1),  # odd output: partial tiles at the bottom and right
-    (2, 4, 2, 6, 5, 0),  # valid padding
-    (1, 6, 4, 3, 4, 2),  # padding wider than the kernel's half
-    (3, 8, 6, 1, 1, 1),  # one pixel
-]
-
-
-@pytest.mark.skipif(not backend.HAVE_NUMBA, reason="the Winograd path is the Numba backend's")
-@pytest.mark.parametrize("N, C, F, H, W, padding", WINO)
-def test_winograd_path_gradients_match_central_differences(N, C, F, H, W, padding, engine):
-    if engine != "numba":
-        pytest.skip("runs once, under the Numba backend")
-    x, w, b = _data(N, C, F, H, W, 3, 3, seed=23)
-    assert conv_module._winograd(w, (1, 1))
-    out, cache = conv2d_forward(x, w, b, 1, padding)
-    assert cache.layout == "winograd"
-    g = np.random.default_rng(24).standard_normal(out.shape)
-    dx, dw, db = conv2d_backward(g, cache)
-
-    def loss():
-        return float(np.sum(conv2d_forward(x, w, b, 1, padding)[0] * g))
-
-    want_out, want_cache = conv2d_forward(x, w, b, 1, padding, impl="naive")
-    np.testing.assert_allclose(out, want_out, rtol=1e-12, atol=1e-12)
-    assert rel_error(dx, numerical_gradient(loss, x)) <= 1e-6
-    assert rel_error(dw, numerical_gradient(loss, w)) <= 1e-6
-    assert rel_error(db, numerical_gradient(loss, b)) <= 1e-6
-
-
-@pytest.mark.skipif(not backend.HAVE_NUMBA, reason="the Winograd path is the Numba backend's")
-@pytest.mark.parametrize("N, C, F, H, W, padding", WINO[:3])
-@pytest.mark.parametrize("pool", [2, 1])
-@pytest.mark.parametrize("images_per_chunk", [1, 100])
-def test_winograd_fused_block_is_bitwise_the_three_ops(N, C, F, H, W, padding, pool, images_per_chunk, engine,
-                                                      monkeypatch):
-    x, w, b = _data(N, C, F, H, W, 3, 3, dtype=np.float32, seed=25)
-    x[:, :, :2] = 0  # ties and kinks
-    H_out, W_out = H + 2 * padding - 2, W + 2 * padding - 2
-    if H_out % pool or W_out % pool:
-        pytest.skip("pooling windows must tile the output")
-    monkeypatch.setattr(conv_module, "_CHUNK_BYTES", images_per_chunk * 16 * max(C, F) * 16 * x.itemsize)
-    pooled, cache = conv2d_relu_maxpool2d_forward(x, w, b, 1, padding, pool)
-    dp = np.random.default_rng(26).standard_normal(pooled.shape).astype(np.float32)
-    want_pooled, want_argmax, want = _unfused(x, w, b, 1, padding, pool, dp)
-    np.testing.assert_array_equal(pooled, want_pooled)
-    np.testing.assert_array_equal(cache.argmax, want_argmax)
-    for got, exp in zip(conv2d_relu_maxpool2d_backward(dp, cache), want):
-        np.testing.assert_array_equal(got, exp)
-    _, dw, db = conv2d_relu_maxpool2d_backward(dp, cache, need_dx=False)
-    np.testing.assert_array_equal(dw, want[1])
-    np.testing.assert_array_equal(db, want[2])
