@@ -114,7 +114,8 @@ learning-rate schedule, random shifts of up to 2 pixels and batch size 64 for 8 
 aims at >= 99.3% test accuracy on MNIST.
 
 The output folder receives: model.npz (weights and optimizer state), checkpoint.npz (written
-after every epoch; resume with --resume), history.json, history.csv and curves.png.
+after every epoch; resume with --resume), history.json, history.csv, curves.png and
+report.html (a self-contained report: curves, confusion matrix, predictions, filters, feature maps).
 
 examples:
   cnnlab train                                   # the default recipe, into runs/simple_cnn
