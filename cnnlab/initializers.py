@@ -106,6 +106,21 @@ INITIALIZERS: dict[str, Initializer] = {
 }
 
 
+def initializer_name(init: str | Initializer, owner: str) -> str:
+    """The registered name of ``init`` (a name or a registered function), for JSON configs.
+
+    Raises:
+        ValueError: ``init`` is a custom function; ``owner`` (e.g. "Dense") names the layer.
+    """
+    if isinstance(init, str):
+        return init
+    for name, fn in INITIALIZERS.items():
+        if fn is init:
+            return name
+    raise ValueError(f"{owner}.get_config cannot name the custom initializer {init!r}; JSON configs "
+                     f"hold initializer names only ({', '.join(sorted(INITIALIZERS))}).")
+
+
 def get_initializer(name_or_callable: str | Initializer) -> Initializer:
     """Look an initializer up by name, or return a callable unchanged.
 

@@ -168,15 +168,9 @@ class Conv2d(Layer):
         return self
 
     def _init_name(self) -> str:
-        if isinstance(self.weight_init, str):
-            return self.weight_init
-        from cnnlab.initializers import INITIALIZERS
+        from cnnlab.initializers import initializer_name
 
-        for name, fn in INITIALIZERS.items():
-            if fn is self.weight_init:
-                return name
-        raise ValueError(f"Conv2d.get_config cannot name the custom initializer {self.weight_init!r}; JSON "
-                         f"configs hold initializer names only ({', '.join(sorted(INITIALIZERS))}).")
+        return initializer_name(self.weight_init, "Conv2d")
 
     def get_config(self) -> dict:
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,

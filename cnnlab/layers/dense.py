@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab._checks import check_float_array, check_positive_int
-from cnnlab.initializers import INITIALIZERS, get_initializer
+from cnnlab.initializers import get_initializer, initializer_name
 from cnnlab.layers.base import DEFAULT_DTYPE, Layer, Parameter, as_rng
 from cnnlab.ops.dense import dense_backward, dense_forward
 
@@ -115,15 +115,7 @@ class Dense(Layer):
         return self
 
     def _init_name(self) -> str:
-        if isinstance(self.weight_init, str):
-            return self.weight_init
-        for name, fn in INITIALIZERS.items():
-            if fn is self.weight_init:
-                return name
-        raise ValueError(
-            f"Dense.get_config cannot name the custom initializer {self.weight_init!r}; JSON configs "
-            f"hold initializer names only ({', '.join(sorted(INITIALIZERS))})."
-        )
+        return initializer_name(self.weight_init, "Dense")
 
     def get_config(self) -> dict:
         return {"in_features": self.in_features, "out_features": self.out_features, "bias": self.use_bias,
