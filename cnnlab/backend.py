@@ -13,21 +13,28 @@ This module is the ONE place that decides:
 * :func:`use_numba` / :func:`kernels`: what the ops ask at call time.
 * :func:`set_backend` / :func:`backend`: switch for a block of code (tests, benchmarks).
 
-Threads: the kernels and NumPy's BLAS take turns on the same cores, so neither may keep
-spinning on a core while the other works:
+Threads: the kernels and NumPy's BLAS take turns on the same cores, many times per training
+step, so starting a parallel kernel must be cheap, and no thread may keep spinning on a core
+while the other pool works (all measured on 2 cores, simple_cnn, batch 64):
 
-* the kernels run on Numba's ``workqueue`` threading layer (unless ``NUMBA_THREADING_LAYER``
-  names another), whose workers sleep as soon as a kernel ends. OpenMP's (Numba's default
-  here) keep spinning for a while: measured 3-6x slower training steps on 2 cores under load.
-  The workqueue layer must not be entered from two threads at once, so calls into the
-  kernels take a lock (uncontended: ~0.1 us);
-* OpenBLAS's worker threads spin for ~0.1 s after every matrix product (1 << 28 cycles)
-  before they sleep; a training step runs a product every millisecond or two, so one core
-  is never free for the kernels (measured: process CPU = 1.9 x wall time, and 20-35% slower
-  steps). :func:`calm_openblas` makes them sleep at once, exactly what OpenBLAS's own
-  ``OPENBLAS_THREAD_TIMEOUT=4`` does when set before NumPy is imported: it runs when the
-  kernels are first loaded, unless ``OPENBLAS_THREAD_TIMEOUT`` is already set or
-  ``CNNLAB_KEEP_OPENBLAS=1`` asks to leave OpenBLAS alone.
+* the kernels run on Numba's OpenMP layer with a short spin, ``GOMP_SPINCOUNT=1000`` (about
+  25 us; set for Numba's libgomp only, while it loads, then removed from the environment):
+  a kernel then starts in ~2 us when another just ended, and the workers sleep before the
+  next GEMM needs the cores. Measured: 16.4 ms per step, against 30.7 ms with OpenMP's
+  default spin (~0.1 s: the workers fight OpenBLAS) and 21.3 ms with Numba's ``workqueue``
+  layer (50-80 us per start). Without OpenMP, Numba falls back to TBB or workqueue.
+  ``NUMBA_THREADING_LAYER`` and ``GOMP_SPINCOUNT`` / ``OMP_WAIT_POLICY``, when set, win;
+* OpenBLAS's worker threads spin ~0.1 s after every matrix product (1 << 28 cycles) before
+  they sleep; a step runs a product every millisecond or two, so one core is never free for
+  the kernels (process CPU = 1.9 x wall time, 20-35% slower steps). :func:`calm_openblas`
+  makes them sleep at once, exactly what OpenBLAS's own ``OPENBLAS_THREAD_TIMEOUT=4`` does
+  when set before NumPy is imported; it runs when the kernels are first loaded, unless
+  ``OPENBLAS_THREAD_TIMEOUT`` is already set or ``CNNLAB_KEEP_OPENBLAS=1``;
+* GNU OpenMP cannot be used again in a process forked after it started (it would abort), so
+  a child forked from a process that ran the kernels uses the NumPy backend (same numbers,
+  slower); ``multiprocessing`` with the ``"spawn"`` start method keeps the kernels;
+* calls into the kernels take one process-wide lock (uncontended: ~0.1 us), so two Python
+  threads never run two 2-thread kernels on 2 cores at once.
 
 Example:
     >>> from cnnlab import backend
@@ -88,20 +95,46 @@ class _Kernels:
         return call
 
 
+#: Numba threading layers, best first (see the module docstring)
+LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
+#: GNU OpenMP spin count of the kernels' workers (iterations of ~25 ns before they sleep)
+GOMP_SPIN = "1000"
+_forked_from_omp = False
+
+
 def kernels():
-    """The compiled kernels (``cnnlab.ops._numba_kernels``, imported on first use)."""
+    """The compiled kernels (``cnnlab.ops._numba_kernels``, imported and started on first use)."""
     global _kernels
     if _kernels is None:
         import numba
+        import numpy as np
 
         if "NUMBA_THREADING_LAYER" not in os.environ:
-            numba.config.THREADING_LAYER = "workqueue"  # see the module docstring
+            numba.config.THREADING_LAYER_PRIORITY = list(LAYER_PRIORITY)
         from cnnlab.ops import _numba_kernels
 
+        # libgomp reads its settings once, when it loads: at the first parallel kernel
+        own_spin = "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ
+        if own_spin:
+            os.environ["GOMP_SPINCOUNT"] = GOMP_SPIN
+        try:
+            _numba_kernels.warm_up(np.empty(4, dtype=np.int64))
+        finally:
+            if own_spin:
+                del os.environ["GOMP_SPINCOUNT"]  # other OpenMP libraries loaded later keep their defaults
         if not _env_true("CNNLAB_KEEP_OPENBLAS"):
             calm_openblas()
+        if numba.threading_layer() == "omp" and hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_after_fork_in_child)
         _kernels = _Kernels(_numba_kernels)
     return _kernels
+
+
+def _after_fork_in_child() -> None:
+    """GNU OpenMP aborts a forked child that starts a parallel region: use NumPy there."""
+    global _forked_from_omp
+    _forked_from_omp = True
+    _state["numba"] = False
 
 
 def _env_true(name: str) -> bool:
@@ -176,8 +209,11 @@ def set_backend(name: str) -> str:
     """
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; expected one of {', '.join(map(repr, BACKENDS))}.")
-    if name == "numba" and not HAVE_NUMBA:
+    if name == "numba" and (not HAVE_NUMBA or _forked_from_omp):
         why = "CNNLAB_NO_NUMBA is set" if _env_disables_numba() else "numba is not installed (pip install numba)"
+        if _forked_from_omp:
+            why = ("this process was forked from one that ran the kernels on GNU OpenMP, which cannot run again "
+                   "after a fork; start worker processes with multiprocessing's 'spawn' method")
         raise ValueError(f"backend 'numba' is not available: {why}.")
     previous = get_backend()
     _state["numba"] = name == "numba"

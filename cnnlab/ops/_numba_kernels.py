@@ -31,9 +31,16 @@ from numba import njit, prange
 __all__ = ["im2col", "col2im", "g_to_nchw", "nchw_to_g", "relu_forward", "relu_backward", "maxpool_forward",
            "maxpool_backward", "g_bias_relu_maxpool", "maxpool_relu_backward_to_g", "direct_conv_forward",
            "direct_conv_relu_maxpool", "direct_conv_backward_w", "direct_conv_relu_maxpool_backward_w",
-           "direct_conv_backward_x"]
+           "direct_conv_backward_x", "warm_up"]
 
 _jit = njit(parallel=True, cache=True, fastmath=False, nogil=True)
+
+
+@_jit
+def warm_up(x):
+    """A trivial parallel loop: starts the threading layer (``cnnlab.backend.kernels``)."""
+    for i in prange(x.shape[0]):
+        x[i] = i
 
 
 # Speed rule for every loop below: index 1-D views from 0 (``dst = cols[r, a:b]``, then

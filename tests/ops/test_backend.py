@@ -42,12 +42,46 @@ def test_environment_variable_forces_numpy_and_everything_still_trains():
 
 
 @needs_numba
-def test_kernels_run_on_the_workqueue_layer_unless_told_otherwise():
+def test_kernels_run_on_the_first_available_layer_and_leave_no_openmp_setting_behind():
     if "NUMBA_THREADING_LAYER" in os.environ:
         pytest.skip("the environment chooses the threading layer")
     with backend.backend("numba"):
         relu_forward(np.ones(1 << 16, dtype=np.float32))  # a parallel kernel has run
-        assert backend.threading_layer() == "workqueue"
+        assert backend.threading_layer() in backend.LAYER_PRIORITY
+        assert os.environ.get("GOMP_SPINCOUNT") != backend.GOMP_SPIN  # set while libgomp loaded, then removed
+
+
+@needs_numba
+def test_a_child_forked_after_the_kernels_ran_computes_with_numpy():
+    import multiprocessing as mp
+
+    from cnnlab.ops.conv import conv2d_forward
+
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((2, 4, 6, 6)), rng.standard_normal((3, 4, 3, 3))
+    with backend.backend("numba"):
+        want = conv2d_forward(x, w, None, 1, 1)[0]
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_child_conv, args=(queue, x, w))
+    child.start()
+    got, engine, message = queue.get(timeout=60)
+    child.join(60)
+    assert child.exitcode == 0
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    if backend.threading_layer() == "omp":  # GNU OpenMP: the child fell back to NumPy, and says why
+        assert engine == "numpy" and "forked" in message
+
+
+def _child_conv(queue, x, w):
+    from cnnlab.ops.conv import conv2d_forward
+
+    message = ""
+    try:
+        backend.set_backend("numba")
+    except ValueError as err:
+        message = str(err)
+    queue.put((conv2d_forward(x, w, None, 1, 1)[0], backend.get_backend(), message))
 
 
 # ----- ReLU: the same bits, NaN, infinities and signed zeros included ---------------------------------
