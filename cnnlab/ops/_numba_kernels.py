@@ -1,4 +1,4 @@
-"""Compiled loops for the memory-bound parts of convolution, ReLU and max pooling.
+"""Compiled loops for the memory-bound parts of convolution, ReLU, max pooling and batch norm.
 
 Imported lazily through ``cnnlab.backend.kernels()``; nothing else imports Numba. Each kernel
 writes into arrays its caller allocated (so the caller owns shapes, dtypes and the NumPy
@@ -8,7 +8,8 @@ element by element, including which maximum wins a tie, NaN propagation and the 
 the additions where windows overlap (tested bit for bit). The direct convolution sums in
 its own fixed order (equal to float rounding, tested against the reference loops and
 PyTorch); the fused kernels repeat the arithmetic of the plain ones, so fusing never
-changes a bit.
+changes a bit. Batch norm sums in float64 (NumPy's path sums in the input's dtype): the same
+values to float rounding, tested against NumPy and PyTorch.
 
 Why they pay (measured on 2 cores, batch 64, see BENCHMARKS.md): NumPy runs these steps as
 several separate passes over arrays of megabytes, on one core; here each is a single pass,
@@ -31,7 +32,7 @@ from numba import njit, prange
 __all__ = ["im2col", "col2im", "g_to_nchw", "nchw_to_g", "relu_forward", "relu_backward", "maxpool_forward",
            "maxpool_backward", "g_bias_relu_maxpool", "maxpool_relu_backward_to_g", "direct_conv_forward",
            "direct_conv_relu_maxpool", "direct_conv_backward_w", "direct_conv_relu_maxpool_backward_w",
-           "direct_conv_backward_x", "warm_up"]
+           "direct_conv_backward_x", "batchnorm_forward_train", "batchnorm_backward_train", "warm_up"]
 
 _jit = njit(parallel=True, cache=True, fastmath=False, nogil=True)
 
@@ -612,3 +613,106 @@ def direct_conv_backward_x(d, w, Wp, ph, pw, dx):
                             dst[q] += wt * df[q]
             for h in range(H):
                 dx[n, c, h, :] = buf[(h + ph) * Wp + pw:(h + ph) * Wp + pw + W]
+
+
+# ----- batch normalization, training (channels on axis 1) ---------------------------------------------------
+# Sums run in float64 in a fixed order (four running sums per row, then a fixed combination),
+# the same on every machine: four sums rather than one let the adds overlap (a single running
+# sum waits ~4 cycles per element).
+@njit(inline="always")
+def _row_sums(row, shift):
+    """``(sum(row - shift), sum((row - shift)**2))`` in float64."""
+    s0 = s1 = s2 = s3 = 0.0
+    q0 = q1 = q2 = q3 = 0.0
+    L = row.shape[0]
+    q = 0
+    while q + 4 <= L:
+        d0, d1, d2, d3 = row[q] - shift, row[q + 1] - shift, row[q + 2] - shift, row[q + 3] - shift
+        s0 += d0
+        s1 += d1
+        s2 += d2
+        s3 += d3
+        q0 += d0 * d0
+        q1 += d1 * d1
+        q2 += d2 * d2
+        q3 += d3 * d3
+        q += 4
+    while q < L:
+        d0 = row[q] - shift
+        s0 += d0
+        q0 += d0 * d0
+        q += 1
+    return (s0 + s1) + (s2 + s3), (q0 + q1) + (q2 + q3)
+
+
+@_jit
+def batchnorm_forward_train(x, gamma, beta, eps, mean, var, xhat, out):
+    """Batch statistics per channel, then ``xhat = (x - mean) / sqrt(var + eps)`` and
+    ``out = gamma * xhat + beta``; ``var`` is the biased variance.
+
+    Two passes over each channel for the statistics (the mean, then the squares of x - mean:
+    no cancellation), float64 throughout, rounded once when written.
+    x, xhat, out: (N, C, L), C-contiguous; gamma, beta: (C,); mean, var: (C,) float64.
+    """
+    N, C, L = x.shape
+    m = N * L
+    for c in prange(C):
+        s = 0.0
+        for n in range(N):
+            s += _row_sums(x[n, c], 0.0)[0]
+        mu = s / m
+        ss = 0.0
+        for n in range(N):
+            ss += _row_sums(x[n, c], mu)[1]
+        v = ss / m
+        mean[c] = mu
+        var[c] = v
+        inv_std = 1.0 / np.sqrt(v + eps)
+        g, b = np.float64(gamma[c]), np.float64(beta[c])
+        for n in range(N):
+            src, dh, do = x[n, c], xhat[n, c], out[n, c]
+            for q in range(L):
+                h = (np.float64(src[q]) - mu) * inv_std
+                dh[q] = h
+                do[q] = g * h + b
+
+
+@_jit
+def batchnorm_backward_train(dout, xhat, scale, dgamma, dbeta, dx):
+    """``dbeta = sum(dout)``, ``dgamma = sum(dout * xhat)`` per channel, and
+    ``dx = scale * (dout - dbeta / m - xhat * dgamma / m)`` with ``scale = gamma / sqrt(var + eps)``.
+
+    dout, xhat, dx: (N, C, L), C-contiguous; scale, dgamma, dbeta: (C,).
+    """
+    N, C, L = dout.shape
+    m = N * L
+    for c in prange(C):
+        sb = sg = 0.0
+        for n in range(N):
+            d, h = dout[n, c], xhat[n, c]
+            b0 = b1 = b2 = b3 = 0.0
+            g0 = g1 = g2 = g3 = 0.0
+            q = 0
+            while q + 4 <= L:
+                b0 += d[q]
+                b1 += d[q + 1]
+                b2 += d[q + 2]
+                b3 += d[q + 3]
+                g0 += np.float64(d[q]) * h[q]
+                g1 += np.float64(d[q + 1]) * h[q + 1]
+                g2 += np.float64(d[q + 2]) * h[q + 2]
+                g3 += np.float64(d[q + 3]) * h[q + 3]
+                q += 4
+            while q < L:
+                b0 += d[q]
+                g0 += np.float64(d[q]) * h[q]
+                q += 1
+            sb += (b0 + b1) + (b2 + b3)
+            sg += (g0 + g1) + (g2 + g3)
+        dbeta[c] = sb
+        dgamma[c] = sg
+        k, mb, mg = np.float64(scale[c]), sb / m, sg / m
+        for n in range(N):
+            d, h, out = dout[n, c], xhat[n, c], dx[n, c]
+            for q in range(L):
+                out[q] = k * ((np.float64(d[q]) - mb) - np.float64(h[q]) * mg)

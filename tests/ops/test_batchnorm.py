@@ -4,8 +4,18 @@ import pytest
 import torch
 import torch.nn.functional as TF
 
+from cnnlab import backend
 from cnnlab.ops.batchnorm import batchnorm_backward, batchnorm_forward
 from cnnlab.testing import numerical_gradient, rel_error
+
+ENGINES = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(not backend.HAVE_NUMBA, reason="needs numba"))]
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request):
+    """Run the test with each backend: Numba's kernels take training-mode input of rank >= 3."""
+    with backend.backend(request.param):
+        yield request.param
 
 SHAPES = [(5, 3), (4, 3, 7), (3, 2, 3, 5), (1, 2, 3, 2)]  # the last: batch of 1, 6 values per channel
 
@@ -21,7 +31,7 @@ def inputs(shape, seed=0):
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("training", [True, False])
-def test_matches_torch(shape, training):
+def test_matches_torch(shape, training, engine):
     x, gamma, beta, rm, rv = inputs(shape)
     dout = np.random.default_rng(9).standard_normal(shape)
     originals = [a.copy() for a in (x, gamma, beta, rm, rv)]
@@ -59,7 +69,7 @@ def test_inference_returns_running_stats_unchanged():
 
 @pytest.mark.parametrize("shape", [(5, 3), (2, 3, 3, 2), (1, 2, 2, 3)])
 @pytest.mark.parametrize("training", [True, False])
-def test_central_differences(shape, training):
+def test_central_differences(shape, training, engine):
     x, gamma, beta, rm, rv = inputs(shape, seed=4)
     g = np.random.default_rng(5).standard_normal(shape)
     _, _, _, cache = batchnorm_forward(x, gamma, beta, rm, rv, training=training)
@@ -96,3 +106,38 @@ def test_explicit_axes_match_default():
     b = batchnorm_forward(x, gamma, beta, rm, rv, training=True, axes=(0, -2, -1))
     for u, v in zip(a[:3], b[:3]):
         assert np.array_equal(u, v)
+
+
+@pytest.mark.skipif(not backend.HAVE_NUMBA, reason="compares the Numba kernels with NumPy")
+@pytest.mark.parametrize("shape", [(64, 16, 28, 28), (7, 5, 3), (3, 4, 1, 1), (2, 3, 5, 7)])
+def test_kernels_give_numpys_values_in_float32(shape):
+    rng = np.random.default_rng(11)
+    c = shape[1]
+    x = (rng.standard_normal(shape) * 3 + 1).astype(np.float32)
+    gamma, beta = rng.uniform(0.5, 1.5, c).astype(np.float32), rng.standard_normal(c).astype(np.float32)
+    rm, rv = np.zeros(c, np.float32), np.ones(c, np.float32)
+    dout = rng.standard_normal(shape).astype(np.float32)
+    got = {}
+    for name in ("numba", "numpy"):
+        with backend.backend(name):
+            out, new_rm, new_rv, cache = batchnorm_forward(x, gamma, beta, rm, rv, training=True)
+            got[name] = (out, new_rm, new_rv, *batchnorm_backward(dout, cache))
+    for a, b in zip(got["numba"], got["numpy"]):
+        assert a.dtype == b.dtype == np.float32 and a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5 * float(np.abs(b).max()))
+
+
+@pytest.mark.skipif(not backend.HAVE_NUMBA, reason="tests the Numba kernels")
+def test_kernel_statistics_survive_a_large_offset():
+    # float32 values near 1e4 with spread 1e-2: sums of squares without centring lose every digit
+    rng = np.random.default_rng(3)
+    x64 = 1e4 + 1e-2 * rng.standard_normal((8, 2, 6, 6))
+    x = x64.astype(np.float32)
+    ones, zeros = np.ones(2, np.float32), np.zeros(2, np.float32)
+    with backend.backend("numba"):
+        out, rm, rv, _ = batchnorm_forward(x, ones, zeros, zeros, ones, training=True, momentum=1.0, eps=0.0)
+    xd = x.astype(np.float64)  # the exact statistics of the float32 values
+    want_var = xd.var(axis=(0, 2, 3))
+    np.testing.assert_allclose(rv, want_var * 288 / 287, rtol=1e-5)
+    np.testing.assert_allclose(rm, xd.mean(axis=(0, 2, 3)), rtol=1e-7)
+    np.testing.assert_allclose(out.std(axis=(0, 2, 3), dtype=np.float64), 1.0, rtol=1e-4)
