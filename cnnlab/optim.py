@@ -314,12 +314,23 @@ class Adam(Optimizer):
             state["exp_avg"] = np.zeros_like(p.data)
             state["exp_avg_sq"] = np.zeros_like(p.data)
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        m += (1 - beta1) * (g - m)  # torch's lerp, same rounding
+        # in place, one scratch array: the same operations in the same order (the same bits) as
+        # m += (1 - beta1) * (g - m); v += (1 - beta2) * g * g; p -= step * (m / denom),
+        # without five temporaries of the parameter's size
+        tmp = np.subtract(g, m)
+        tmp *= 1 - beta1
+        m += tmp  # torch's lerp, same rounding
         v *= beta2
-        v += (1 - beta2) * g * g
+        np.multiply(g, 1 - beta2, out=tmp)
+        tmp *= g
+        v += tmp
         step_size = lr / (1 - beta1**t)
-        denom = np.sqrt(v) / math.sqrt(1 - beta2**t) + self.eps
-        p.data -= step_size * (m / denom)
+        np.sqrt(v, out=tmp)
+        tmp /= math.sqrt(1 - beta2**t)
+        tmp += self.eps  # denom
+        np.divide(m, tmp, out=tmp)
+        tmp *= step_size
+        p.data -= tmp
 
     def get_config(self) -> dict:
         return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay}
