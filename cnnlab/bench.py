@@ -782,6 +782,12 @@ NOTES = """
 Measured on this machine while developing (2 cores, batch 64, float32; per-step times are
 medians over interleaved runs, noisy: the machine is shared).
 
+How noisy: one cnnlab training step at batch 64 takes either ~15 ms or ~23 ms, switching
+every few hundred steps (even within one epoch); in the slow stretches every thread's CPU
+time grows alike, whichever threading layer runs the kernels, so the machine, not the code,
+slows down. Single epochs of either framework therefore vary by up to 40%, and a row's
+ratio can move by 0.2 between runs of this script.
+
 Kept (each is explained where it lives):
 
 - **Compiled kernels for everything but the GEMMs** (`cnnlab/ops/_numba_kernels.py`, Numba,
@@ -799,16 +805,27 @@ Kept (each is explained where it lives):
 - **Direct convolution for few inputs per output** (`DIRECT_MAX_K`, conv1's 1x3x3): im2col
   copies 9 values to save 9 multiply-adds; convolving on the wide grid instead: conv1
   forward+backward 3.5 ms -> 1.9 ms.
-- **GEMMs 16-35 images at a time** (`_GemmConv`): the columns stay in cache; OpenBLAS itself
-  runs these operands faster (fwd 193 vs 171 GFLOP/s, dX 197 vs 184).
+- **GEMMs over chunks of ~8 MB of columns** (`_GemmConv`; 37 images of conv2 at batch 64):
+  the columns stay in cache; OpenBLAS itself runs these operands faster (fwd 193 vs 171
+  GFLOP/s, dX 197 vs 184).
 - **OpenBLAS threads that sleep** (`backend.calm_openblas`): they spin ~0.1 s after each
   product, so one core was never free for the kernels: process CPU 1.9x wall time; steps
-  27-31 ms -> 19-20 ms. **Numba's workqueue threading layer** for the same reason (OpenMP's
-  spinning workers made steps 3-6x slower under load).
+  27-31 ms -> 19-20 ms.
+- **Numba's OpenMP layer with a short spin** (`GOMP_SPINCOUNT=1000`, about 25 us, set for
+  Numba's libgomp only while it loads; `cnnlab/backend.py`): a kernel starts in ~2 us when
+  another just ended, and the workers sleep before the next GEMM needs the cores. Step time
+  16.4 ms, against 21.3 ms on Numba's workqueue layer (50-80 us per kernel start) and 30.7 ms
+  with OpenMP's default spin (~0.1 s: its workers fight OpenBLAS's for the cores).
+- **Batch norm in two kernels** (statistics and normalization in one, both gradients in the
+  other, split over the channels, float64 sums): NumPy's path made ~15 passes over the
+  activations on one core. BatchNorm2d(16) at 64x16x28x28, forward+backward: 7.4 ms -> 0.8 ms.
+- **Adam in place** (one scratch array instead of five temporaries; the same bits): 0.72 ->
+  0.64 ms per step for simple_cnn's 421,642 parameters.
 
 Tried, not kept:
 
-- Numba's default OpenMP layer, `OMP_WAIT_POLICY=passive`: slower than workqueue (above).
+- Numba's OpenMP layer with its default spin, or with `OMP_WAIT_POLICY=passive`, and the
+  workqueue layer (used until the short spin above was found): all slower, see above.
 - Single-threaded kernels (`NUMBA_NUM_THREADS=1`, to leave OpenBLAS a core): 5-10% slower.
 - Our own 2-way split of the GEMMs over Python threads with single-threaded OpenBLAS: GEMMs
   13% slower, which the freed kernels did not win back.
@@ -827,7 +844,7 @@ Tried, not kept:
   batches, ReLU activity every 100).
 
 First-call compile cost of the kernels (cached on disk afterwards, `cache=True`): about
-25 s per dtype for all 15 kernels on this machine (`NUMBA_CACHE_DIR=$(mktemp -d) python -c
+25 s per dtype for all 17 kernels on this machine (`NUMBA_CACHE_DIR=$(mktemp -d) python -c
 "..."`, see the report); loading them from the cache: 0.5 s. A cold test suite run compiles
 both dtypes once: 2 min 52 s for the whole suite, 2 min warm.
 """
