@@ -290,7 +290,7 @@ class ModelCheckpoint(Callback):
         mode: ``"min"``, ``"max"`` or ``"auto"``.
         verbose: print a line for each save.
 
-    The file loads with ``cnnlab.load_model`` (weights only) or ``cnnlab.training.restore``
+    The file loads with ``cnnlab.load_model`` (weights only) or ``cnnlab.checkpoints.restore``
     (weights and optimizer, ready to train on).
     """
 
@@ -314,7 +314,7 @@ class ModelCheckpoint(Callback):
         self.best = math.inf if self.mode == "min" else -math.inf
 
     def on_epoch_end(self, epoch, logs=None):
-        from cnnlab.training import save_training_state
+        from cnnlab.checkpoints import save_training_state
 
         logs = dict(logs or {})
         if self.save_best_only:

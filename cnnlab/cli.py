@@ -180,7 +180,7 @@ def _finished_run(resume_from, epochs: int, model):
     with ``model``'s architecture, else None (fit resumes it as usual)."""
     if resume_from is None:
         return None
-    from cnnlab.training import _architecture, load_checkpoint, restore
+    from cnnlab.checkpoints import _architecture, load_checkpoint, restore
 
     state = load_checkpoint(resume_from)
     if state.epoch is None or state.epoch < epochs or state.progress is not None:
@@ -192,7 +192,8 @@ def _finished_run(resume_from, epochs: int, model):
 
 def cmd_train(args) -> int:
     from cnnlab.callbacks import CosineDecay, CSVLogger, StepDecay
-    from cnnlab.training import fit, save_training_state
+    from cnnlab.checkpoints import save_training_state
+    from cnnlab.training import fit
     from cnnlab.zoo import get_model
 
     # ---- check everything that can be checked before the long part

@@ -1,4 +1,4 @@
-"""Training: ``compile_model``, ``fit``, ``evaluate``, ``predict``, ``History`` and checkpoints.
+"""Training: ``compile_model``, ``fit``, ``evaluate`` and ``predict`` (checkpoints: ``cnnlab.checkpoints``).
 
 ``fit`` reads top to bottom in labelled sections (nanoGPT's train.py, CS231n's Solver)::
 
@@ -30,14 +30,13 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable
 
@@ -45,66 +44,17 @@ import numpy as np
 
 from cnnlab._checks import check_array, check_positive_int, check_real
 from cnnlab.callbacks import CallbackList
-from cnnlab.doctor import Diagnosis, Doctor
-from cnnlab.io import ModelFileError, load_model, save_model
+from cnnlab.doctor import Doctor
+from cnnlab.checkpoints import (TrainingState, _check_resume, load_checkpoint, restore, save_checkpoint,
+                                save_training_state)
+from cnnlab.history import History
+
+# the checkpoint functions and History live in their own modules; importable from here too
+__all__ = ["FitConfig", "History", "TrainingState", "compile_model", "evaluate", "fit", "load_checkpoint", "predict",
+           "restore", "save_checkpoint", "save_training_state"]
 
 METRICS = ("accuracy",)
 _METRIC_ALIASES = {"accuracy": "accuracy", "acc": "accuracy"}
-
-
-# ===== History ====================================================================================
-class History:
-    """What ``fit`` returns: per-epoch numbers, diagnoses and how the run ended.
-
-    Attributes:
-        history: ``{"loss": [...], "accuracy": [...], "val_loss": [...], "val_accuracy": [...],
-            "lr": [...]}``, one value per completed epoch (validation keys only with validation data).
-        epoch: completed epochs, counted from 0 (Keras' convention).
-        diagnostics: ``Diagnosis`` records from the training doctor (``cnnlab.doctor``).
-        stop_reason: ``"completed"``, ``"early_stopping"``, ``"diverged"`` or ``"interrupted"``.
-        stopped_at: ``{"epoch": e, "batch": b}`` (from 1) where a divergence or interruption
-            happened, else None.
-        last_good_checkpoint: the checkpoint file a diverged or interrupted run leaves to
-            resume from, or None.
-        params: the settings of the run (epochs, batch_size, steps, samples, metrics).
-    """
-
-    def __init__(self):
-        self.history: dict[str, list[float]] = {}
-        self.epoch: list[int] = []
-        self.diagnostics: list[Diagnosis] = []
-        self.stop_reason: str | None = None
-        self.stopped_at: dict | None = None
-        self.last_good_checkpoint: str | None = None
-        self.params: dict = {}
-
-    def _append(self, epoch: int, logs: dict) -> None:
-        self.epoch.append(int(epoch))
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(float(value))
-
-    def to_dict(self) -> dict:
-        """JSON-serializable form (used by checkpoints and ``cnnlab train``'s history.json)."""
-        return {"history": self.history, "epoch": self.epoch,
-                "diagnostics": [d.to_dict() for d in self.diagnostics], "stop_reason": self.stop_reason,
-                "stopped_at": self.stopped_at, "last_good_checkpoint": self.last_good_checkpoint,
-                "params": self.params}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "History":
-        h = cls()
-        h.history = {k: [float(v) for v in vals] for k, vals in d.get("history", {}).items()}
-        h.epoch = [int(e) for e in d.get("epoch", [])]
-        h.diagnostics = [Diagnosis.from_dict(r) for r in d.get("diagnostics", [])]
-        h.stop_reason = d.get("stop_reason")
-        h.stopped_at = d.get("stopped_at")
-        h.last_good_checkpoint = d.get("last_good_checkpoint")
-        h.params = dict(d.get("params", {}))
-        return h
-
-    def __repr__(self) -> str:
-        last = {k: round(v[-1], 4) for k, v in self.history.items() if v}
-        return f"History(epochs={len(self.epoch)}, stop_reason={self.stop_reason!r}, last={last})"
 
 
 # ===== configuration ==============================================================================
@@ -399,205 +349,6 @@ def predict(model, x, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
             out = np.empty((x.shape[0], *scores.shape[1:]), dtype=scores.dtype)  # (N, K)
         out[start:start + scores.shape[0]] = scores if ends_in_softmax else softmax(scores, axis=1)
     return out
-
-
-# ===== checkpoints and saved training state ========================================================
-def _split_tree(obj, prefix: str, arrays: dict):
-    """JSON-able copy of a nested dict/list whose array leaves move into ``arrays[prefix/...]``."""
-    if isinstance(obj, np.ndarray):
-        arrays[prefix] = np.ascontiguousarray(obj)
-        return {"__array__": prefix}
-    if isinstance(obj, dict):
-        return {str(k): _split_tree(v, f"{prefix}/{k}", arrays) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_split_tree(v, f"{prefix}/{i}", arrays) for i, v in enumerate(obj)]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    raise TypeError(f"cannot store {type(obj).__name__} at {prefix!r} in a checkpoint; only numbers, "
-                    f"strings, lists, dicts and NumPy arrays.")
-
-
-def _join_tree(obj, arrays: dict, path):
-    if isinstance(obj, dict):
-        if set(obj) == {"__array__"}:
-            key = obj["__array__"]
-            if key not in arrays:
-                raise ModelFileError(f"{path} is missing the array {key!r} its header refers to.")
-            return arrays[key]
-        return {k: _join_tree(v, arrays, path) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_join_tree(v, arrays, path) for v in obj]
-    return obj
-
-
-def save_training_state(path, model, optimizer=None, *, epoch: int | None = None, history: History | None = None,
-                        rng: np.random.Generator | None = None, config: dict | None = None, callbacks=None,
-                        progress: dict | None = None) -> Path:
-    """Save a model file that also holds what is needed to keep training (atomic write).
-
-    The result loads with ``cnnlab.load_model`` (weights only), with ``restore`` (a compiled
-    model with its optimizer state) and, when ``rng`` is given, with ``load_checkpoint``
-    / ``fit(resume_from=...)``.
-
-    Args:
-        path: destination file.
-        model: the model.
-        optimizer: its optimizer (state arrays go under ``optimizer/...``), or None.
-        epoch: completed epochs.
-        history: the run's ``History``.
-        rng: the run's Generator; its exact ``bit_generator.state`` is stored.
-        config: ``FitConfig.to_json()`` of the run.
-        callbacks: callbacks whose ``state_dict()`` to store.
-        progress: mid-epoch position ``{"batch", "permutation", "sums"}`` for an interrupted epoch.
-    """
-    arrays: dict[str, np.ndarray] = {}
-    header: dict = {"kind": "checkpoint" if rng is not None else "training_state",
-                    "epoch": epoch, "loss": getattr(getattr(model, "loss_fn", None), "name", None),
-                    "metrics": list(getattr(model, "metrics", []) or [])}
-    if optimizer is not None:
-        header["optimizer"] = {"class": type(optimizer).__name__, "name": getattr(optimizer, "name", ""),
-                               "state": _split_tree(optimizer.state_dict(), "optimizer", arrays)}
-    if history is not None:
-        header["history"] = history.to_dict()
-    if rng is not None:
-        header["rng"] = rng.bit_generator.state
-    if config is not None:
-        header["config"] = config
-    if callbacks is not None:
-        header["callbacks"] = [
-            {"class": type(cb).__name__, "state": _split_tree(cb.state_dict(), f"callbacks/{i}", arrays)}
-            for i, cb in enumerate(callbacks)
-        ]
-    if progress is not None:
-        header["progress"] = {"batch": int(progress["batch"]), "sums": progress["sums"]}
-        arrays["progress/permutation"] = np.asarray(progress["permutation"], dtype=np.int64)
-    return save_model(model, path, extra=header, extra_arrays=arrays)
-
-
-def save_checkpoint(path, model, optimizer, epoch: int, history: History, rng: np.random.Generator, *,
-                    config: dict | None = None, callbacks=None, progress: dict | None = None) -> Path:
-    """Everything needed to resume a ``fit`` exactly: weights and buffers (``model/<key>``),
-    optimizer state (``optimizer/<key>``), completed epochs, history, the generator's exact
-    state, the fit config and the callbacks' state. Written atomically."""
-    return save_training_state(path, model, optimizer, epoch=epoch, history=history, rng=rng,
-                               config=config, callbacks=callbacks, progress=progress)
-
-
-@dataclass
-class TrainingState:
-    """A loaded checkpoint (see ``load_checkpoint``)."""
-
-    path: str
-    model: object
-    header: dict
-    epoch: int | None
-    history: History | None
-    rng_state: dict | None
-    config: dict | None
-    optimizer_state: dict | None
-    callback_states: list = field(default_factory=list)
-    progress: dict | None = None
-
-    def make_rng(self) -> np.random.Generator:
-        """A Generator in exactly the saved state."""
-        if self.rng_state is None:
-            raise ValueError(f"{self.path} holds no random-generator state.")
-        rng = np.random.default_rng()
-        rng.bit_generator.state = self.rng_state
-        return rng
-
-
-def load_checkpoint(path) -> TrainingState:
-    """Read a file written by ``save_checkpoint`` / ``save_training_state`` (never runs code).
-
-    Raises:
-        ModelFileError: missing, corrupted or not a cnnlab model file.
-    """
-    model, header, rest = load_model(path, return_header=True)
-    opt = header.get("optimizer")
-    opt_state = _join_tree(opt["state"], rest, path) if isinstance(opt, dict) and "state" in opt else None
-    cbs = [dict(entry, state=_join_tree(entry.get("state", {}), rest, path)) for entry in header.get("callbacks", [])]
-    progress = header.get("progress")
-    if progress is not None:
-        if "progress/permutation" not in rest:
-            raise ModelFileError(f"{path} has a mid-epoch position but no permutation array.")
-        progress = dict(progress, permutation=rest["progress/permutation"])
-    history = History.from_dict(header["history"]) if isinstance(header.get("history"), dict) else None
-    rng_state = header.get("rng")
-    if rng_state is not None:
-        try:
-            np.random.default_rng().bit_generator.state = rng_state
-        except (TypeError, ValueError, KeyError) as err:
-            raise ModelFileError(f"{path} holds an invalid random-generator state: {err}") from None
-    return TrainingState(str(path), model, header, header.get("epoch"), history, rng_state, header.get("config"),
-                         opt_state, cbs, progress)
-
-
-def restore(path):
-    """Load a model file with its optimizer, ready to ``fit`` further (or to ``evaluate``).
-
-    Returns:
-        a compiled ``Sequential``: weights, ``model.optimizer`` with its saved state (moments,
-        step count, learning rate), ``model.loss_fn`` and ``model.metrics``. A file without
-        optimizer state gives a model compiled with the defaults.
-    """
-    from cnnlab.losses import get_loss
-    from cnnlab.optim import OPTIMIZERS
-
-    state = load_checkpoint(path)
-    model = state.model
-    opt_state = state.optimizer_state
-    loss = state.header.get("loss") or "cross_entropy"
-    metrics = state.header.get("metrics") or ["accuracy"]
-    if opt_state is None:
-        return compile_model(model, "adam", loss, metrics)
-    name = opt_state.get("name") if isinstance(opt_state, dict) else None
-    if name not in OPTIMIZERS:
-        raise ModelFileError(f"{path} holds the state of an unknown optimizer {name!r}.")
-    try:
-        opt = OPTIMIZERS[name](None, **opt_state["config"])
-        compile_model(model, opt, loss, metrics)
-        opt.load_state_dict(opt_state)
-    except (TypeError, ValueError, KeyError) as err:
-        raise ModelFileError(f"{path}: the optimizer state in this file is inconsistent: {err}") from None
-    return model
-
-
-def _architecture(config: dict) -> list:
-    """The layers' classes and settings, without names, in JSON form (for comparing models)."""
-    return json.loads(json.dumps([(e["class"], e["config"]) for e in config.get("layers", [])]))
-
-
-def _check_resume(path, model, optimizer, n_train: int, epochs: int) -> TrainingState:
-    """Load and check a checkpoint against this model and run; changes nothing."""
-    state = load_checkpoint(path)
-    if state.rng_state is None or state.epoch is None or state.history is None:
-        raise ValueError(f"{path} is a model file without the training loop's state (epoch, history, random "
-                         f"generator); resume from the checkpoint file that fit(checkpoint=...) writes, or load "
-                         f"it with cnnlab.training.restore and call fit again.")
-    if _architecture(state.model.get_config()) != _architecture(model.get_config()) or state.model.dtype != model.dtype:
-        raise ValueError(f"{path} was written for a different model ({state.model.name}, "
-                         f"{state.model.num_parameters():,} parameters, {state.model.dtype}); this model is "
-                         f"{model.name} with {model.num_parameters():,} parameters, {model.dtype}.")
-    if state.optimizer_state is None:
-        raise ValueError(f"{path} holds no optimizer state; it cannot resume a run exactly.")
-    probe = type(optimizer)(None, **optimizer.get_config())  # check the state on a throwaway twin
-    probe.set_parameters(model.parameters())
-    try:
-        probe.load_state_dict(state.optimizer_state)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{path}: its optimizer state does not fit this model's {type(optimizer).__name__}: "
-                         f"{err} Compile the model with the optimizer the run used.") from None
-    done = int(state.epoch)
-    if state.progress is not None and len(state.progress["permutation"]) != n_train:
-        raise ValueError(f"{path} was interrupted inside an epoch over {len(state.progress['permutation'])} "
-                         f"training samples; this call has {n_train}. Resume with the same data.")
-    if done >= epochs:
-        raise ValueError(f"{path} has already completed {done} epochs and epochs={epochs}; pass a larger "
-                         f"epochs to train further.")
-    return state
 
 
 # ===== interruption =================================================================================

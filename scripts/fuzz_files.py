@@ -279,7 +279,7 @@ def model_seeds(work: Path) -> list[tuple[str, bytes]]:
         path = model.save(work / f"{name}.npz")
         seeds.append((f"model:{name}", path.read_bytes()))
     # a checkpoint with optimizer state, rng, history, callbacks and a mid-epoch position
-    from cnnlab.training import save_checkpoint
+    from cnnlab.checkpoints import save_checkpoint
 
     model = zoo.lines_cnn(seed=0)
     model.compile("adam", lr=0.01)
@@ -500,7 +500,7 @@ def mutate_model(raw: bytes, rng, marker: Path) -> tuple[str, bytes]:
 
 def model_readers(path: Path):
     from cnnlab.io import load_model, read_archive
-    from cnnlab.training import load_checkpoint, restore
+    from cnnlab.checkpoints import load_checkpoint, restore
 
     def readers():
         read_archive(path)

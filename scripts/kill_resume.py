@@ -10,7 +10,7 @@ resume must restore is in play) in a child process, ``fit(checkpoint=..., resume
    written* (the child's fsync is slowed down and the parent kills as soon as the temp file
    appears), or sending SIGINT (Ctrl-C: the child must save a mid-epoch checkpoint and exit);
    after every kill the checkpoint on disk must be intact and loadable
-   (``cnnlab.io.read_archive`` and ``cnnlab.training.load_checkpoint``) and must never go
+   (``cnnlab.io.read_archive`` and ``cnnlab.checkpoints.load_checkpoint``) and must never go
    back in time; then the child is restarted with ``resume_from`` the checkpoint;
 3. the final weights of the interrupted run must equal the reference bit for bit.
 
@@ -79,7 +79,8 @@ def driver(argv) -> int:
 
     import cnnlab.io
     from cnnlab.callbacks import CosineDecay
-    from cnnlab.training import fit, load_checkpoint
+    from cnnlab.checkpoints import load_checkpoint
+    from cnnlab.training import fit
 
     if a.slow_write:
         real_fsync = os.fsync
@@ -171,7 +172,7 @@ def final_arrays(out: Path, cli: bool) -> dict:
 def check_checkpoint(path: Path, last_epoch: list, tally: Tally) -> None:
     """The checkpoint left by a killed child must load and must not go back in time."""
     from cnnlab.io import read_archive
-    from cnnlab.training import load_checkpoint
+    from cnnlab.checkpoints import load_checkpoint
 
     if not path.exists():
         if last_epoch[0] is not None:

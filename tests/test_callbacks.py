@@ -10,7 +10,7 @@ from cnnlab.callbacks import (Callback, CosineDecay, CSVLogger, EarlyStopping, L
 from cnnlab.io import load_model
 from cnnlab.layers import Dense, Flatten
 from cnnlab.models import Sequential
-from cnnlab.training import restore
+from cnnlab.checkpoints import restore
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ from cnnlab.datasets import load_mnist
 from cnnlab.io import ModelFileError, load_model
 from cnnlab.layers import Conv2d, Dense, Dropout, Flatten, MaxPool2d, ReLU
 from cnnlab.models import Sequential
-from cnnlab.training import History, load_checkpoint, restore, save_checkpoint, save_training_state
+from cnnlab.checkpoints import load_checkpoint, restore, save_checkpoint, save_training_state
+from cnnlab.history import History
 
 
 @pytest.fixture(scope="module")

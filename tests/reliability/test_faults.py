@@ -32,7 +32,7 @@ import cnnlab.io
 from cnnlab.callbacks import Callback, LearningRateScheduler
 from cnnlab.cli import main as cli_main
 from cnnlab.io import read_archive
-from cnnlab.training import load_checkpoint
+from cnnlab.checkpoints import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 

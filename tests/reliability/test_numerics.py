@@ -18,7 +18,7 @@ from cnnlab.layers import BatchNorm1d, BatchNorm2d, Conv2d, Dense, Dropout, Flat
     Sigmoid, Softmax, Tanh
 from cnnlab.losses import CrossEntropyLoss
 from cnnlab.models import Sequential
-from cnnlab.training import load_checkpoint
+from cnnlab.checkpoints import load_checkpoint
 
 F32, F64 = np.float32, np.float64
 
