@@ -22,6 +22,8 @@ from PIL import Image, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 _MNIST_BOX = 20 / 28  # MNIST digits are scaled to fit a 20x20 box inside the 28x28 image
+#: to_mnist_like first shrinks larger pictures to at most this many pixels a side (see there)
+MNIST_LIKE_MAX_SIDE = 2048
 
 
 def _check_size(image_size, name: str = "image_size") -> tuple[int, int]:
@@ -148,7 +150,8 @@ def load_image_folder(root, image_size=(28, 28), grayscale: bool = True, *,
 def to_mnist_like(gray: np.ndarray, image_size=(28, 28)) -> np.ndarray:
     """Make a grayscale picture of a digit look like an MNIST sample.
 
-    Steps: invert when the background is light (mean of the border pixels > 127), so the
+    Steps: shrink pictures larger than ``MNIST_LIKE_MAX_SIDE`` (2048) pixels a side by
+    averaging f x f blocks (the smallest whole f that fits); invert when the background is light (mean of the border pixels > 127), so the
     ink is bright on black; subtract the background level (median of the border) and
     stretch the contrast to 0..255; crop to the ink's bounding box; scale it, keeping the
     aspect ratio, to fit a 20x20 box (for 28x28; ``20/28`` of the size in general); pad
@@ -176,6 +179,11 @@ def to_mnist_like(gray: np.ndarray, image_size=(28, 28)) -> np.ndarray:
     if not isinstance(gray, np.ndarray) or gray.ndim != 2 or gray.dtype != np.uint8 or gray.size == 0:
         raise ValueError(f"to_mnist_like needs a non-empty 2-D uint8 image; received {getattr(gray, 'shape', gray)!r}"
                          f" of dtype {getattr(gray, 'dtype', type(gray).__name__)}.")
+    # A photo can be huge (9000x9000: 81 M pixels, 1.1 GB of float32 temporaries below), and
+    # the digit ends up 20 pixels tall: averaging whole blocks first loses nothing visible
+    factor = -(-max(gray.shape) // MNIST_LIKE_MAX_SIDE)
+    if factor > 1:
+        gray = np.asarray(Image.fromarray(gray).reduce(factor))  # (ceil(h / f), ceil(w / f))
     g = gray.astype(np.float32)
     border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
     if border.mean() > 127:

@@ -183,3 +183,37 @@ def test_load_image_errors(tmp_path):
         load_image(tmp_path / "text.png")
     with pytest.raises(ValueError, match="2-D uint8"):
         to_mnist_like(np.zeros((3, 3, 3), np.uint8))
+
+
+def _bar_picture(side: int, seed: int = 0) -> np.ndarray:
+    """A dark vertical bar (a "1") on noisy light paper; the geometry scales with ``side``."""
+    rng = np.random.default_rng(seed)
+    img = np.full((side, side), 235, np.int16)
+    img[side * 2 // 9:side * 7 // 9, side * 4 // 9:side * 52 // 90] = 20
+    return np.clip(img + rng.integers(-8, 9, img.shape), 0, 255).astype(np.uint8)
+
+
+def test_a_huge_picture_is_shrunk_first_and_needs_little_memory():
+    import tracemalloc
+
+    from cnnlab.datasets.folders import MNIST_LIKE_MAX_SIDE
+
+    big = _bar_picture(3 * MNIST_LIKE_MAX_SIDE)  # 6144 x 6144: 38 MB of uint8
+    tracemalloc.start()
+    try:
+        out = to_mnist_like(big)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # without the shrink the float32 temporaries alone took 4 x 4 x 38 MB; now about 2048**2 x 4 bytes each
+    assert peak < 64e6, f"peak {peak / 1e6:.0f} MB"
+    small = to_mnist_like(_bar_picture(600, seed=1))  # the same drawing, small
+    assert out.shape == small.shape == (28, 28)
+    crops = []
+    for img in (out, small):
+        rows, cols = np.flatnonzero(img.max(axis=1) > 128), np.flatnonzero(img.max(axis=0) > 128)
+        crops.append(img[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].astype(int))
+    # the same digit as the small picture gives (the centre may round to the next row): the bar
+    # fills the 20-pixel box, 5 pixels wide, at full ink
+    assert crops[0].shape == crops[1].shape == (20, 5)
+    assert np.abs(crops[0] - crops[1]).max() <= 4 and crops[0].min() >= 250
