@@ -5,7 +5,9 @@ where possible, the fix. No ``assert``: it vanishes under ``python -O``.
 """
 from __future__ import annotations
 
+import os
 from numbers import Integral, Real
+from pathlib import Path
 
 import numpy as np
 
@@ -100,3 +102,29 @@ def check_labels(y, n_samples: int, n_classes: int, name: str = "labels") -> np.
             f"from {y.min()} to {y.max()}."
         )
     return y
+
+
+def check_writable_folder(path, what: str) -> Path:
+    """Check that ``path`` can be created: its folder exists, is a folder, and is writable.
+
+    Args:
+        path: the file to be written.
+        what: the start of the message, e.g. ``"cannot save to"``.
+
+    Returns:
+        ``path`` as a Path.
+
+    Raises:
+        FileNotFoundError: the folder does not exist.
+        NotADirectoryError: the "folder" is a file.
+        PermissionError: the folder is not writable.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.exists():
+        raise FileNotFoundError(f"{what} {path}: folder {folder} does not exist; create it first.")
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{what} {path}: {folder} is a file, not a folder.")
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"{what} {path}: folder {folder} is not writable.")
+    return path

@@ -37,7 +37,7 @@ from typing import Callable
 
 import numpy as np
 
-from cnnlab._checks import check_positive_int, check_real
+from cnnlab._checks import check_positive_int, check_real, check_writable_folder
 
 
 # ----- helpers -----------------------------------------------------------------------------
@@ -84,14 +84,6 @@ def _check_monitor(owner: str, monitor: str, params: dict) -> None:
         raise ValueError(
             f"{owner} monitors {monitor!r} but fit logs only {', '.join(keys)}.{hint}"
         )
-
-
-def _check_writable_folder(path: Path, owner: str) -> None:
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{owner} cannot write {path}: folder {folder} does not exist.")
-    if not os.access(folder, os.W_OK):
-        raise PermissionError(f"{owner} cannot write {path}: folder {folder} is not writable.")
 
 
 # ----- base ----------------------------------------------------------------------------------
@@ -308,7 +300,7 @@ class ModelCheckpoint(Callback):
     def validate(self, params: dict) -> None:
         if self.save_best_only:
             _check_monitor("ModelCheckpoint", self.monitor, params)
-        _check_writable_folder(Path(self.path.split("{")[0] + "x"), "ModelCheckpoint")
+        check_writable_folder(Path(self.path.split("{")[0] + "x"), "ModelCheckpoint cannot write")
 
     def on_train_begin(self, logs=None):
         self.best = math.inf if self.mode == "min" else -math.inf
@@ -476,7 +468,7 @@ class CSVLogger(Callback):
         self.rows: list[dict] = []
 
     def validate(self, params: dict) -> None:
-        _check_writable_folder(self.path, "CSVLogger")
+        check_writable_folder(self.path, "CSVLogger cannot write")
 
     def on_train_begin(self, logs=None):
         self.keys, self.rows = None, []

@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 from numpy.lib import format as npy_format
 
+from cnnlab._checks import check_writable_folder
+
 FORMAT_NAME = "cnnlab"
 FORMAT_VERSION = 1
 HEADER_KEY = "__cnnlab__"
@@ -68,9 +70,8 @@ def write_archive(path, header: dict, arrays: dict[str, np.ndarray]) -> Path:
             got = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
             raise ValueError(f"cannot save array {key!r}: only numeric arrays are stored; received {got}.")
     payload = _header_bytes(header)
+    check_writable_folder(path, "cannot save to")
     folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise FileNotFoundError(f"cannot save to {path}: folder {folder} does not exist.")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:

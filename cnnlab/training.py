@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import signal
 import sys
 import threading
@@ -42,7 +41,7 @@ from typing import Callable
 
 import numpy as np
 
-from cnnlab._checks import check_array, check_positive_int, check_real
+from cnnlab._checks import check_array, check_positive_int, check_real, check_writable_folder
 from cnnlab.callbacks import CallbackList
 from cnnlab.doctor import Doctor
 from cnnlab.checkpoints import (TrainingState, _check_resume, load_checkpoint, restore, save_checkpoint,
@@ -231,16 +230,6 @@ def _check_xy(model, x, y, xname: str = "x", yname: str = "y") -> tuple[np.ndarr
         raise ValueError(f"{yname} must be class indices in [0, {k - 1}] for this model's {k} outputs; "
                          f"received values from {lo} to {hi}.")
     return x, y, k
-
-
-def _check_path_writable(path, what: str) -> Path:
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{what} {path}: folder {folder} does not exist; create it first.")
-    if not os.access(folder, os.W_OK):
-        raise PermissionError(f"{what} {path}: folder {folder} is not writable.")
-    return path
 
 
 # ===== randomness ==================================================================================
@@ -496,7 +485,7 @@ def fit(model, x, y, epochs: int = 1, batch_size: int = 32, validation_split: fl
     callback_list = CallbackList(callbacks)
     metric_keys = ["loss", "accuracy"] + (["val_loss", "val_accuracy"] if x_val is not None else []) + ["lr"]
     if checkpoint is not None:
-        checkpoint = _check_path_writable(checkpoint, "cannot write the checkpoint")
+        checkpoint = check_writable_folder(checkpoint, "cannot write the checkpoint")
     resumed = _check_resume(resume_from, model, optimizer, n_train, cfg.epochs) if resume_from is not None else None
     params = {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "steps": steps, "samples": n_train,
               "metrics": metric_keys}

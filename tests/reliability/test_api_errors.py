@@ -722,3 +722,22 @@ def test_table_is_large_and_ids_unique():
     ids = [p.id for p in ROWS]
     assert len(ids) == len(set(ids))
     assert len(ids) >= 200
+
+
+def _fit_ox(checkpoint=None, callbacks=None):
+    model = zoo.ox_cnn()
+    model.compile("sgd", lr=0.1)
+    x = np.zeros((4, 1, 6, 6), np.float32)
+    return model.fit(x, np.array([0, 1, 0, 1]), epochs=1, verbose=0, checkpoint=checkpoint, callbacks=callbacks)
+
+
+@pytest.mark.parametrize("write", [
+    lambda parent: zoo.ox_cnn().save(parent / "m.npz"),
+    lambda parent: _fit_ox(checkpoint=parent / "c.npz"),
+    lambda parent: _fit_ox(callbacks=[CSVLogger(parent / "log.csv")]),
+], ids=["save", "fit-checkpoint", "csv-logger"])
+def test_a_path_under_a_file_is_named_as_such(tmp_path, write):
+    parent = tmp_path / "notes.txt"
+    parent.write_text("a file, not a folder")
+    with pytest.raises(NotADirectoryError, match=r"notes\.txt is a file, not a folder"):
+        write(parent)
