@@ -818,7 +818,10 @@ Kept (each is explained where it lives):
   with OpenMP's default spin (~0.1 s: its workers fight OpenBLAS's for the cores).
 - **Batch norm in two kernels** (statistics and normalization in one, both gradients in the
   other, split over the channels, float64 sums): NumPy's path made ~15 passes over the
-  activations on one core. BatchNorm2d(16) at 64x16x28x28, forward+backward: 7.4 ms -> 0.8 ms.
+  activations on one core. BatchNorm2d(16) at 64x16x28x28, forward+backward: 7.4 ms -> 0.8 ms
+  when glibc serves its three 3 MB arrays from memory it already holds; when it maps fresh
+  memory instead (as in the table's row, which keeps each call's result alive), ~800 page
+  faults per call make it 2.2-2.5 ms.
 - **Adam in place** (one scratch array instead of five temporaries; the same bits): 0.72 ->
   0.64 ms per step for simple_cnn's 421,642 parameters.
 
