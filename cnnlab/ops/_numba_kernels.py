@@ -379,6 +379,25 @@ def maxpool_backward(dout, argmax, KH, KW, sh, sw, ph, pw, dx):
 
 
 # ----- fused: GEMM output -> bias -> ReLU -> max pool (windows that tile the map) ------------------------------
+@njit(cache=True, fastmath=False, inline="always")  # inlined: the per-plane hot spot of both fused kernels
+def _bias_relu_pool_plane(src, row, KH, KW, bias, zero, prow, arow):
+    """prow, arow = maxpool(relu(plane + bias)) and its first-max offsets, for one plane whose
+    rows start ``row`` apart in ``src`` (W_out for the GEMM output, Wp for the wide grid).
+    prow, arow: (Hq, Wq); the windows (KH, KW) tile the plane."""
+    Hq, Wq = prow.shape
+    for qh in range(Hq):
+        if KH == 2 and KW == 2:
+            _relu_pool2x2_row(src, qh * 2 * row, row, bias, zero, prow[qh], arow[qh])
+            continue
+        for qw in range(Wq):
+            r = qh * KH * row + qw * KW
+            best, arg, nan = _window_fast(src, r, row, KH, KW, bias, zero, True)
+            if nan:
+                best, arg = _window_exact(src, r, row, KH, KW, bias, zero, True)
+            prow[qh, qw] = best
+            arow[qh, qw] = arg
+
+
 @_jit
 def g_bias_relu_maxpool(g, b, zero, H_out, W_out, KH, KW, pooled, argmax):
     """pooled = maxpool(relu(g + b)) read straight from the GEMM output, in one pass.
@@ -389,24 +408,12 @@ def g_bias_relu_maxpool(g, b, zero, H_out, W_out, KH, KW, pooled, argmax):
     every intermediate keeps that dtype.
     g: (F, N*H_out*W_out); b: (F,); pooled, argmax: (N, F, H_out//KH, W_out//KW).
     """
-    N, F, Hp, Wp = pooled.shape
+    N, F = pooled.shape[:2]
     P = H_out * W_out
     for t in prange(F * N):  # f-major: g is read row after row
         f = t // N
         n = t - f * N
-        bf = b[f]
-        src = g[f, n * P:(n + 1) * P]
-        for qh in range(Hp):
-            if KH == 2 and KW == 2:
-                _relu_pool2x2_row(src, qh * 2 * W_out, W_out, bf, zero, pooled[n, f, qh], argmax[n, f, qh])
-                continue
-            for qw in range(Wp):
-                r = qh * KH * W_out + qw * KW
-                best, arg, nan = _window_fast(src, r, W_out, KH, KW, bf, zero, True)
-                if nan:
-                    best, arg = _window_exact(src, r, W_out, KH, KW, bf, zero, True)
-                pooled[n, f, qh, qw] = best
-                argmax[n, f, qh, qw] = arg
+        _bias_relu_pool_plane(g[f, n * P:(n + 1) * P], W_out, KH, KW, b[f], zero, pooled[n, f], argmax[n, f])
 
 
 @_jit
@@ -498,18 +505,7 @@ def direct_conv_relu_maxpool(xpf, w, b, Wp, H_out, W_out, zero, pooled, argmax):
         acc = np.empty(L, dtype=pooled.dtype)
         for f in range(F):
             _conv_plane(xpf, w, n, f, Wp, acc)
-            bf = b[f]
-            for qh in range(Hq):
-                if PH == 2 and PW == 2:
-                    _relu_pool2x2_row(acc, qh * 2 * Wp, Wp, bf, zero, pooled[n, f, qh], argmax[n, f, qh])
-                    continue
-                for qw in range(Wq):
-                    r = qh * PH * Wp + qw * PW
-                    best, arg, nan = _window_fast(acc, r, Wp, PH, PW, bf, zero, True)
-                    if nan:
-                        best, arg = _window_exact(acc, r, Wp, PH, PW, bf, zero, True)
-                    pooled[n, f, qh, qw] = best
-                    argmax[n, f, qh, qw] = arg
+            _bias_relu_pool_plane(acc, Wp, PH, PW, b[f], zero, pooled[n, f], argmax[n, f])
 
 
 @njit(cache=True, fastmath=False, inline="always")  # inlined: a per-plane / per-window hot spot
@@ -620,27 +616,27 @@ def direct_conv_backward_x(d, w, Wp, ph, pw, dx):
 # the same on every machine: four sums rather than one let the adds overlap (a single running
 # sum waits ~4 cycles per element).
 @njit(inline="always")
-def _row_sums(row, shift):
-    """``(sum(row - shift), sum((row - shift)**2))`` in float64."""
+def _row_sums(a, b, shift):
+    """``(sum(a - shift), sum((a - shift) * (b - shift)))`` in float64 (a, b: 1-D, equal length)."""
     s0 = s1 = s2 = s3 = 0.0
     q0 = q1 = q2 = q3 = 0.0
-    L = row.shape[0]
+    L = a.shape[0]
     q = 0
     while q + 4 <= L:
-        d0, d1, d2, d3 = row[q] - shift, row[q + 1] - shift, row[q + 2] - shift, row[q + 3] - shift
+        d0, d1, d2, d3 = a[q] - shift, a[q + 1] - shift, a[q + 2] - shift, a[q + 3] - shift
         s0 += d0
         s1 += d1
         s2 += d2
         s3 += d3
-        q0 += d0 * d0
-        q1 += d1 * d1
-        q2 += d2 * d2
-        q3 += d3 * d3
+        q0 += d0 * (b[q] - shift)
+        q1 += d1 * (b[q + 1] - shift)
+        q2 += d2 * (b[q + 2] - shift)
+        q3 += d3 * (b[q + 3] - shift)
         q += 4
     while q < L:
-        d0 = row[q] - shift
+        d0 = a[q] - shift
         s0 += d0
-        q0 += d0 * d0
+        q0 += d0 * (b[q] - shift)
         q += 1
     return (s0 + s1) + (s2 + s3), (q0 + q1) + (q2 + q3)
 
@@ -659,11 +655,11 @@ def batchnorm_forward_train(x, gamma, beta, eps, mean, var, xhat, out):
     for c in prange(C):
         s = 0.0
         for n in range(N):
-            s += _row_sums(x[n, c], 0.0)[0]
+            s += _row_sums(x[n, c], x[n, c], 0.0)[0]
         mu = s / m
         ss = 0.0
         for n in range(N):
-            ss += _row_sums(x[n, c], mu)[1]
+            ss += _row_sums(x[n, c], x[n, c], mu)[1]
         v = ss / m
         mean[c] = mu
         var[c] = v
@@ -689,26 +685,9 @@ def batchnorm_backward_train(dout, xhat, scale, dgamma, dbeta, dx):
     for c in prange(C):
         sb = sg = 0.0
         for n in range(N):
-            d, h = dout[n, c], xhat[n, c]
-            b0 = b1 = b2 = b3 = 0.0
-            g0 = g1 = g2 = g3 = 0.0
-            q = 0
-            while q + 4 <= L:
-                b0 += d[q]
-                b1 += d[q + 1]
-                b2 += d[q + 2]
-                b3 += d[q + 3]
-                g0 += np.float64(d[q]) * h[q]
-                g1 += np.float64(d[q + 1]) * h[q + 1]
-                g2 += np.float64(d[q + 2]) * h[q + 2]
-                g3 += np.float64(d[q + 3]) * h[q + 3]
-                q += 4
-            while q < L:
-                b0 += d[q]
-                g0 += np.float64(d[q]) * h[q]
-                q += 1
-            sb += (b0 + b1) + (b2 + b3)
-            sg += (g0 + g1) + (g2 + g3)
+            b, g = _row_sums(dout[n, c], xhat[n, c], 0.0)  # sum(dout), sum(dout * xhat); - 0.0 is exact
+            sb += b
+            sg += g
         dbeta[c] = sb
         dgamma[c] = sg
         k, mb, mg = np.float64(scale[c]), sb / m, sg / m
