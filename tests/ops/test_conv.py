@@ -265,6 +265,16 @@ def _unfused(x, w, b, stride, padding, pool, dout):
     return pooled, pc.argmax, conv2d_backward(relu_backward(maxpool2d_backward(dout, pc), mask), cc)
 
 
+def _assert_fused_is_bitwise_unfused(x, w, b, seed):
+    """Conv(pad 1) -> ReLU -> MaxPool(2) fused gives the three ops' output and gradients, bit for bit."""
+    pooled, fcache = conv2d_relu_maxpool2d_forward(x, w, b, 1, 1, 2)
+    dp = np.random.default_rng(seed).standard_normal(pooled.shape)
+    want_pooled, _, want = _unfused(x, w, b, 1, 1, 2, dp)
+    np.testing.assert_array_equal(pooled, want_pooled)
+    for got, exp in zip(conv2d_relu_maxpool2d_backward(dp, fcache), want):
+        np.testing.assert_array_equal(got, exp)
+
+
 @pytest.mark.parametrize("N, C, F, H, W, KH, KW, stride, padding, pool", FUSED)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("bias", [True, False])
@@ -350,12 +360,7 @@ def test_gemm_and_direct_paths_both_match_naive(direct_max_k, monkeypatch):
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
         pooled_in = x[..., :H - H % 2, :W - W % 2] if stride == (1, 1) and padding == (1, 1) else None
         if pooled_in is not None and KH == 3:  # the fused op on the same path, bitwise
-            pooled, fcache = conv2d_relu_maxpool2d_forward(pooled_in, w, b, 1, 1, 2)
-            dp = np.random.default_rng(19).standard_normal(pooled.shape)
-            want_pooled, _, want = _unfused(pooled_in, w, b, 1, 1, 2, dp)
-            np.testing.assert_array_equal(pooled, want_pooled)
-            for got, exp in zip(conv2d_relu_maxpool2d_backward(dp, fcache), want):
-                np.testing.assert_array_equal(got, exp)
+            _assert_fused_is_bitwise_unfused(pooled_in, w, b, seed=19)
 
 
 @pytest.mark.parametrize("images_per_chunk", [1, 2])
@@ -372,9 +377,4 @@ def test_gemm_path_in_chunks_of_images(images_per_chunk, monkeypatch):
     np.testing.assert_allclose(out, want_out, rtol=1e-12, atol=1e-12)
     for got, want in zip(conv2d_backward(dout, cache), conv2d_backward(dout, want_cache)):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
-    pooled, fcache = conv2d_relu_maxpool2d_forward(x, w, b, 1, 1, 2)
-    dp = np.random.default_rng(22).standard_normal(pooled.shape)
-    want_pooled, _, want = _unfused(x, w, b, 1, 1, 2, dp)
-    np.testing.assert_array_equal(pooled, want_pooled)
-    for got, exp in zip(conv2d_relu_maxpool2d_backward(dp, fcache), want):
-        np.testing.assert_array_equal(got, exp)
+    _assert_fused_is_bitwise_unfused(x, w, b, seed=22)

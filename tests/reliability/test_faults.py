@@ -112,6 +112,22 @@ def test_kill_while_the_checkpoint_is_written_keeps_the_previous_one(mnist_small
     assert not (out / kr.FINAL).exists()
 
 
+def _interrupt_once_saved(proc, checkpoint, timeout, before=None):
+    """Send Ctrl-C once ``checkpoint`` exists (after ``before()`` returned true, if given);
+    returns (stdout, stderr). The process is killed on the way out if it still runs."""
+    try:
+        if before is not None:
+            assert before()
+        deadline = time.monotonic() + timeout
+        while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGINT)
+        return proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 def test_ctrl_c_saves_a_mid_epoch_checkpoint_and_resume_is_exact(mnist_small, tmp_path):
     reference = tmp_path / "reference"
     reference.mkdir()
@@ -120,15 +136,10 @@ def test_ctrl_c_saves_a_mid_epoch_checkpoint_and_resume_is_exact(mnist_small, tm
     out = tmp_path / "run"
     out.mkdir()
     proc = kr.start_child(mnist_small, out, epochs=2, seed=3, slow_write=0.3)
-    try:
-        assert kr.wait_for_temp(out, proc, timeout=120, name=kr.CKPT, nth=1)
-        while not (out / kr.CKPT).exists() and proc.poll() is None:  # first epoch saved: now in epoch 2
-            time.sleep(0.005)
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    # once the first epoch's checkpoint is saved, the run is in epoch 2
+    stdout, stderr = _interrupt_once_saved(proc, out / kr.CKPT, 120,
+                                           before=lambda: kr.wait_for_temp(out, proc, timeout=120, name=kr.CKPT,
+                                                                           nth=1))
     assert proc.returncode == kr.EXIT_INTERRUPTED, stdout + stderr
     assert "INTERRUPTED at {'epoch': 2, 'batch'" in stdout
     state = load_checkpoint(out / kr.CKPT)
@@ -150,15 +161,7 @@ def _cli(out, *extra):
 def _cli_interrupted(out):
     """Start `cnnlab train`, send Ctrl-C once the first checkpoint exists; returns (proc, stdout, stderr)."""
     proc = _cli(out)
-    try:
-        deadline = time.monotonic() + 300
-        while not (out / "checkpoint.npz").exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.005)
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    stdout, stderr = _interrupt_once_saved(proc, out / "checkpoint.npz", 300)
     return proc, stdout, stderr
 
 
