@@ -4,7 +4,7 @@ Run ``cnnlab --help`` (or ``python -m cnnlab --help``) and ``cnnlab COMMAND --he
 Every user error (bad argument, missing or corrupted file, unreadable image) ends with ONE
 line on stderr and exit status 2, never a traceback (set ``CNNLAB_DEBUG=1`` to see one).
 
-Other modules add commands without editing this file: ``cnnlab.lab_cli`` and
+Other modules add commands without editing this file: ``cnnlab.lab.commands`` and
 ``cnnlab.bench`` each expose ``add_commands(subparsers)``, called when the module exists.
 """
 from __future__ import annotations
@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab._argtypes import fraction, nonneg_int, positive_float, positive_int
+from cnnlab.utils.argtypes import fraction, nonneg_int, positive_float, positive_int
 
-from cnnlab.callbacks import Callback, atomic_write_text
+from cnnlab.training.callbacks import Callback, atomic_write_text
 
 #: modules that contribute sub-commands through ``add_commands(subparsers)``
-PLUGIN_MODULES = ("cnnlab.lab_cli", "cnnlab.bench")
+PLUGIN_MODULES = ("cnnlab.lab.commands", "cnnlab.bench")
 
 DEFAULTS = {  # the recipe of ``cnnlab train``: >= 99.3% test accuracy with simple_cnn
     "model": "simple_cnn", "epochs": 8, "batch_size": 64, "optimizer": "adam", "lr": 1e-3,
@@ -63,7 +63,7 @@ def _load_mnist_float(limit: int | None = None, test_limit: int | None = None):
 
 
 def _load_model_file(path):
-    from cnnlab.io import load_model
+    from cnnlab.models.io import load_model
 
     if not Path(path).exists():
         raise UsageError(f"no model file at {path}")
@@ -88,7 +88,7 @@ def _ensure_writable_folder(folder: Path) -> None:
 def _plot_curves(history, path: Path) -> None:
     """Loss and accuracy curves as a PNG (the lab's plot when present, else a minimal one)."""
     try:
-        from cnnlab.viz.training_views import training_curves
+        from cnnlab.lab.viz.training_views import training_curves
     except ImportError:
         training_curves = None
     if training_curves is not None:
@@ -127,7 +127,7 @@ examples:
 
 
 def _add_train(sub) -> None:
-    from cnnlab.zoo import MODELS
+    from cnnlab.models.zoo import MODELS
 
     p = sub.add_parser("train", help="train a model on MNIST", description="Train a CNN on MNIST and save it.",
                        epilog=TRAIN_EPILOG, formatter_class=_formatter)
@@ -180,7 +180,7 @@ def _finished_run(resume_from, epochs: int, model):
     with ``model``'s architecture, else None (fit resumes it as usual)."""
     if resume_from is None:
         return None
-    from cnnlab.checkpoints import _architecture, load_checkpoint, restore
+    from cnnlab.training.checkpoints import _architecture, load_checkpoint, restore
 
     state = load_checkpoint(resume_from)
     if state.epoch is None or state.epoch < epochs or state.progress is not None:
@@ -191,10 +191,10 @@ def _finished_run(resume_from, epochs: int, model):
 
 
 def cmd_train(args) -> int:
-    from cnnlab.callbacks import CosineDecay, CSVLogger, StepDecay
-    from cnnlab.checkpoints import save_training_state
+    from cnnlab.training.callbacks import CosineDecay, CSVLogger, StepDecay
+    from cnnlab.training.checkpoints import save_training_state
     from cnnlab.training import fit
-    from cnnlab.zoo import get_model
+    from cnnlab.models.zoo import get_model
 
     # ---- check everything that can be checked before the long part
     out = args.out if args.out is not None else Path("runs") / args.model
@@ -268,7 +268,7 @@ def cmd_train(args) -> int:
     if history.epoch:
         _plot_curves(history, out / "curves.png")
     if status == 0:
-        from cnnlab.lab import write_report
+        from cnnlab.lab.demos import write_report
 
         report = write_report(out, model, history, x_test, y_test,
                               settings={**record["args"], "test_accuracy": test_acc,
@@ -391,14 +391,14 @@ def _add_summary(sub) -> None:
 
 
 def cmd_summary(args) -> int:
-    from cnnlab.zoo import MODELS, get_model
+    from cnnlab.models.zoo import MODELS, get_model
 
     if args.model in MODELS:
         get_model(args.model).summary()
         return 0
     if not Path(args.model).exists():
         raise UsageError(f"{args.model!r} is neither a zoo model ({', '.join(MODELS)}) nor a file")
-    from cnnlab.io import load_model
+    from cnnlab.models.io import load_model
 
     model, header, _ = load_model(args.model, return_header=True)
     model.summary()
@@ -456,7 +456,7 @@ def main(argv=None) -> int:
         commands = ", ".join(parser._subparsers._group_actions[0].choices)  # noqa: SLF001
         print(f"cnnlab: error: choose a command: {commands} (see cnnlab --help)", file=sys.stderr)
         return 2
-    from cnnlab.io import ModelFileError
+    from cnnlab.models.io import ModelFileError
 
     try:
         return int(func(args) or 0)

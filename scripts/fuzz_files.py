@@ -271,7 +271,7 @@ class NonSeekable(io.RawIOBase):
 # ===== model files ===============================================================================================
 def model_seeds(work: Path) -> list[tuple[str, bytes]]:
     """Valid files to mutate: zoo models saved with model.save, and a training checkpoint."""
-    from cnnlab import zoo
+    from cnnlab.models import zoo
 
     seeds = []
     for name in ("ox_cnn", "lines_cnn", "lenet5", "bn_cnn", "keras_tutorial_cnn"):
@@ -279,7 +279,7 @@ def model_seeds(work: Path) -> list[tuple[str, bytes]]:
         path = model.save(work / f"{name}.npz")
         seeds.append((f"model:{name}", path.read_bytes()))
     # a checkpoint with optimizer state, rng, history, callbacks and a mid-epoch position
-    from cnnlab.checkpoints import save_checkpoint
+    from cnnlab.training.checkpoints import save_checkpoint
 
     model = zoo.lines_cnn(seed=0)
     model.compile("adam", lr=0.01)
@@ -499,8 +499,8 @@ def mutate_model(raw: bytes, rng, marker: Path) -> tuple[str, bytes]:
 
 
 def model_readers(path: Path):
-    from cnnlab.io import load_model, read_archive
-    from cnnlab.checkpoints import load_checkpoint, restore
+    from cnnlab.models.io import load_model, read_archive
+    from cnnlab.training.checkpoints import load_checkpoint, restore
 
     def readers():
         read_archive(path)

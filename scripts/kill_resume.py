@@ -10,7 +10,7 @@ resume must restore is in play) in a child process, ``fit(checkpoint=..., resume
    written* (the child's fsync is slowed down and the parent kills as soon as the temp file
    appears), or sending SIGINT (Ctrl-C: the child must save a mid-epoch checkpoint and exit);
    after every kill the checkpoint on disk must be intact and loadable
-   (``cnnlab.io.read_archive`` and ``cnnlab.checkpoints.load_checkpoint``) and must never go
+   (``cnnlab.models.io.read_archive`` and ``cnnlab.training.checkpoints.load_checkpoint``) and must never go
    back in time; then the child is restarted with ``resume_from`` the checkpoint;
 3. the final weights of the interrupted run must equal the reference bit for bit.
 
@@ -77,9 +77,9 @@ def driver(argv) -> int:
     p.add_argument("--slow-write", type=float, default=0.0, help="seconds to sleep in each checkpoint fsync")
     a = p.parse_args(argv)
 
-    import cnnlab.io
-    from cnnlab.callbacks import CosineDecay
-    from cnnlab.checkpoints import load_checkpoint
+    import cnnlab.models.io
+    from cnnlab.training.callbacks import CosineDecay
+    from cnnlab.training.checkpoints import load_checkpoint
     from cnnlab.training import fit
 
     if a.slow_write:
@@ -89,7 +89,7 @@ def driver(argv) -> int:
             time.sleep(a.slow_write)
             real_fsync(fd)
 
-        cnnlab.io.os = _OsProxy(os, fsync=slow_fsync)
+        cnnlab.models.io.os = _OsProxy(os, fsync=slow_fsync)
 
     data = np.load(a.data)
     x, y = data["x"], data["y"]
@@ -163,7 +163,7 @@ def start_child(data: Path, out: Path, epochs: int, seed: int, slow_write: float
 
 
 def final_arrays(out: Path, cli: bool) -> dict:
-    from cnnlab.io import read_archive
+    from cnnlab.models.io import read_archive
 
     _, arrays = read_archive(out / ("model.npz" if cli else FINAL))
     return {k: v for k, v in arrays.items() if k.startswith("model/")}
@@ -171,8 +171,8 @@ def final_arrays(out: Path, cli: bool) -> dict:
 
 def check_checkpoint(path: Path, last_epoch: list, tally: Tally) -> None:
     """The checkpoint left by a killed child must load and must not go back in time."""
-    from cnnlab.io import read_archive
-    from cnnlab.checkpoints import load_checkpoint
+    from cnnlab.models.io import read_archive
+    from cnnlab.training.checkpoints import load_checkpoint
 
     if not path.exists():
         if last_epoch[0] is not None:

@@ -84,9 +84,9 @@ def main(argv=None) -> int:
     p.add_argument("--max-growth-mb", type=float, default=30.0, help="RSS growth from epoch 2 to the last")
     a = p.parse_args(argv)
 
-    from cnnlab.callbacks import Callback
+    from cnnlab.training.callbacks import Callback
     from cnnlab.datasets import add_channel_axis, load_mnist, to_float
-    from cnnlab.zoo import get_model
+    from cnnlab.models.zoo import get_model
 
     t0 = time.perf_counter()
     print(f"python scripts/memory_check.py {' '.join(argv if argv is not None else sys.argv[1:])}")

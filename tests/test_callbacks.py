@@ -5,12 +5,12 @@ import math
 import numpy as np
 import pytest
 
-from cnnlab.callbacks import (Callback, CosineDecay, CSVLogger, EarlyStopping, LearningRateScheduler,
+from cnnlab.training.callbacks import (Callback, CosineDecay, CSVLogger, EarlyStopping, LearningRateScheduler,
                               ModelCheckpoint, StepDecay)
-from cnnlab.io import load_model
+from cnnlab.models.io import load_model
 from cnnlab.layers import Dense, Flatten
 from cnnlab.models import Sequential
-from cnnlab.checkpoints import restore
+from cnnlab.training.checkpoints import restore
 
 
 @pytest.fixture

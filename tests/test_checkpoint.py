@@ -5,13 +5,13 @@ import signal
 import numpy as np
 import pytest
 
-from cnnlab.callbacks import Callback, StepDecay
+from cnnlab.training.callbacks import Callback, StepDecay
 from cnnlab.datasets import load_mnist
-from cnnlab.io import ModelFileError, load_model
+from cnnlab.models.io import ModelFileError, load_model
 from cnnlab.layers import Conv2d, Dense, Dropout, Flatten, MaxPool2d, ReLU
 from cnnlab.models import Sequential
-from cnnlab.checkpoints import load_checkpoint, restore, save_checkpoint, save_training_state
-from cnnlab.history import History
+from cnnlab.training.checkpoints import load_checkpoint, restore, save_checkpoint, save_training_state
+from cnnlab.training.history import History
 
 
 @pytest.fixture(scope="module")

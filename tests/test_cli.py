@@ -10,7 +10,7 @@ from PIL import Image
 
 from cnnlab.cli import build_parser, main
 from cnnlab.datasets import load_mnist
-from cnnlab.io import load_model
+from cnnlab.models.io import load_model
 
 
 @pytest.fixture(scope="module")

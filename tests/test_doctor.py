@@ -4,10 +4,10 @@ import warnings
 import numpy as np
 import pytest
 
-from cnnlab.callbacks import Callback, LearningRateScheduler
+from cnnlab.training.callbacks import Callback, LearningRateScheduler
 from cnnlab.datasets import load_mnist
-from cnnlab.doctor import Diagnosis, Doctor, DoctorWarning
-from cnnlab.io import load_model
+from cnnlab.training.doctor import Diagnosis, Doctor, DoctorWarning
+from cnnlab.models.io import load_model
 from cnnlab.layers import Conv2d, Dense, Flatten, MaxPool2d, ReLU, Sigmoid, Softmax
 from cnnlab.models import Sequential
 

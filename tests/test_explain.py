@@ -1,9 +1,10 @@
-"""cnnlab.explain: the numbers behind the tutorials' explanations, checked against cnnlab's ops,
+"""cnnlab.lab.explain: the numbers behind the tutorials' explanations, checked against cnnlab's ops,
 real layers and finite differences."""
 import numpy as np
 import pytest
 
-from cnnlab import explain, zoo
+from cnnlab.lab import explain
+from cnnlab.models import zoo
 from cnnlab.layers import AvgPool2d, Conv2d, Dense, GlobalAvgPool2d, MaxPool2d, ReLU
 from cnnlab.models import Sequential
 from cnnlab.ops.conv import conv2d_backward, conv2d_forward

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from cnnlab.initializers import (INITIALIZERS, get_initializer, glorot_normal, glorot_uniform, he_normal,
+from cnnlab.layers.initializers import (INITIALIZERS, get_initializer, glorot_normal, glorot_uniform, he_normal,
                                  he_uniform, ones, zeros)
 
 

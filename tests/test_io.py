@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import cnnlab
-from cnnlab.io import ModelFileError, read_archive, write_archive
-from cnnlab.zoo import bn_cnn, simple_cnn
+from cnnlab.models.io import ModelFileError, read_archive, write_archive
+from cnnlab.models.zoo import bn_cnn, simple_cnn
 
 
 def _x(n=4, seed=0):

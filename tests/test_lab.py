@@ -1,4 +1,4 @@
-"""cnnlab.lab and cnnlab.lab_cli: every demo runs headless and writes real pictures, the toys
+"""cnnlab.lab and cnnlab.lab.commands: every demo runs headless and writes real pictures, the toys
 train to 100% held-out accuracy, the HTML report is self-contained, the commands work."""
 import argparse
 from html.parser import HTMLParser
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnlab import lab, lab_cli
+from cnnlab.lab import commands as lab_cli, demos as lab
 
 #: pixel sizes (width, height) of some figures: figure inches x 100 dpi
 EXPECTED_SIZES = {"convolution_step.png": (1500, 410), "relu.png": (1300, 420), "pooling.png": (1300, 440),

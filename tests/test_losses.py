@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from cnnlab.losses import CrossEntropyLoss, get_loss
+from cnnlab.training.losses import CrossEntropyLoss, get_loss
 from cnnlab.testing import rel_error
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from cnnlab.layers import Conv2d, Dense, Flatten, MaxPool2d, ReLU
 from cnnlab.models import Sequential
-from cnnlab.zoo import MODELS, bn_cnn, get_model, keras_tutorial_cnn, lenet5, simple_cnn
+from cnnlab.models.zoo import MODELS, bn_cnn, get_model, keras_tutorial_cnn, lenet5, simple_cnn
 
 
 def test_simple_cnn_summary_counts_421642_parameters_before_any_data():

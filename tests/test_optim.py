@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from cnnlab.layers.base import Parameter
-from cnnlab.optim import SGD, Adam, AdamW, get_optimizer
+from cnnlab.training.optim import SGD, Adam, AdamW, get_optimizer
 
 SHAPES = [(3, 4), (5,), (2, 1, 3, 3)]
 

@@ -9,8 +9,8 @@ import torch
 
 from cnnlab.datasets import load_mnist
 from cnnlab.layers import Conv2d, Dense
-from cnnlab.losses import CrossEntropyLoss
-from cnnlab.zoo import simple_cnn
+from cnnlab.training.losses import CrossEntropyLoss
+from cnnlab.models.zoo import simple_cnn
 
 
 def _torch_twin(model):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from cnnlab._checks import check_real
+from cnnlab.utils.validation import check_real
 from cnnlab.datasets.idx import atomic_writer
 
 _CHUNK = 1 << 16

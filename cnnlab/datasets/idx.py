@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab._checks import check_array
+from cnnlab.utils.files import atomic_writer as _atomic_writer
+from cnnlab.utils.validation import check_array
 
 #: IDX dtype code -> big-endian NumPy dtype
 IDX_DTYPES: dict[int, np.dtype] = {
@@ -267,26 +268,14 @@ def read_idx(source) -> np.ndarray:
 # ----- writing --------------------------------------------------------------------------
 @contextlib.contextmanager
 def atomic_writer(path):
-    """Open a temporary file beside ``path`` for binary writing; rename it onto ``path`` on
-    success, delete it on any error. Readers never see a half-written file.
+    """``cnnlab.utils.files.atomic_writer`` for data files, creating missing parent folders.
 
     Yields:
         ``(file, temp_path)``.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f, Path(tmp)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a data file should be readable by all
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with _atomic_writer(path, suffix=".part") as pair:
+        yield pair
 
 
 def _idx_code(dtype: np.dtype) -> int | None:

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from cnnlab._checks import check_array, check_float_array, check_labels, check_positive_int, check_real
-from cnnlab.layers.base import as_rng
+from cnnlab.utils.validation import check_array, check_float_array, check_labels, check_positive_int, check_real
+from cnnlab.utils.rng import as_rng
 
 
 def to_float(x: np.ndarray, scale: float = 255.0, *, dtype=np.float32) -> np.ndarray:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab._checks import check_positive_int, check_real
-from cnnlab.layers.base import as_rng
+from cnnlab.utils.validation import check_positive_int, check_real
+from cnnlab.utils.rng import as_rng
 
 _O = np.array([[0, 1, 1, 0],
                [1, 0, 0, 1],

@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab._checks import check_float_array, check_real
+from cnnlab.utils.validation import check_float_array, check_real
 from cnnlab.layers.base import Layer
+from cnnlab import engines
 from cnnlab.ops import activation as F
 
 
 class _Elementwise(Layer):
     """Shared plumbing for elementwise activations: check, call the op, keep the cache."""
 
-    _forward = staticmethod(F.relu_forward)
-    _backward = staticmethod(F.relu_backward)
+    _forward = staticmethod(engines.relu_forward)
+    _backward = staticmethod(engines.relu_backward)
 
     def forward(self, x: np.ndarray, *, training: bool = False, requires_grad: bool | None = None) -> np.ndarray:
         """Apply the activation elementwise.
@@ -107,6 +108,8 @@ class Softmax(Layer):
     Shape:
         x, out: (N, K) or (N, K, *), softmax along K.
     """
+
+    outputs_probabilities = True
 
     def forward(self, x: np.ndarray, *, training: bool = False, requires_grad: bool | None = None) -> np.ndarray:
         """Probabilities along axis 1 (each row sums to 1)."""

@@ -5,16 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnlab.layers.describe import explain_layer
+from cnnlab.utils.rng import as_rng  # noqa: F401  (layers take rng= through it)
+
 DEFAULT_DTYPE = np.float32
-
-
-def as_rng(rng) -> np.random.Generator:
-    """Accept a Generator, an int seed or None (fresh entropy) and return a Generator."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)):
-        return np.random.default_rng(rng)
-    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None; received {rng!r}.")
 
 
 class Parameter:
@@ -64,6 +58,8 @@ class Layer:
     param_names: tuple[str, ...] = ()
     #: names of non-trainable array attributes saved with the model (e.g. running_mean)
     buffer_names: tuple[str, ...] = ()
+    #: the layer's output is class probabilities (Softmax): ``predict`` applies no softmax after it
+    outputs_probabilities: bool = False
 
     def __init__(self):
         self._cache = None
@@ -80,8 +76,14 @@ class Layer:
     def __call__(self, x: np.ndarray, *, training: bool = False, requires_grad: bool | None = None) -> np.ndarray:
         return self.forward(x, training=training, requires_grad=requires_grad)
 
-    def _keep(self, training: bool, requires_grad: bool | None) -> bool:
+    def keeps_cache(self, training: bool, requires_grad: bool | None) -> bool:
+        """Whether a forward with these flags keeps the cache for ``backward``."""
         return training if requires_grad is None else bool(requires_grad)
+
+    def backward_params(self, dout: np.ndarray) -> None:
+        """Set the parameter gradients; the input gradient is not needed (a first layer's input
+        is data). Layers that can skip computing it (Conv2d) override this."""
+        self.backward(dout)
 
     def _require_cache(self):
         if self._cache is None:
@@ -93,7 +95,7 @@ class Layer:
 
     def _set_cache(self, cache, out: np.ndarray, training: bool, requires_grad: bool | None) -> None:
         """Keep ``cache`` (and the shape and dtype backward's ``dout`` must have) when asked to."""
-        keep = self._keep(training, requires_grad)
+        keep = self.keeps_cache(training, requires_grad)
         self._cache = cache if keep else None
         self._dout_spec = (out.shape, out.dtype) if keep else None
 
@@ -188,7 +190,7 @@ class Layer:
         return f"{type(self).__name__}({self.extra_repr()})"
 
     def explain(self, input_shape: tuple[int, ...] | None = None) -> str:
-        """A plain-language description of what the layer does (see cnnlab.explain)."""
-        from cnnlab.explain import explain_layer
+        """A plain-language description of what the layer does (see cnnlab.lab.explain)."""
+        from cnnlab.lab.explain import explain_layer
 
         return explain_layer(self, input_shape)

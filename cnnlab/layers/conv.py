@@ -10,35 +10,17 @@ Example:
     (2, 32, 28, 28)
     >>> Conv2d(3, 64, 3).num_parameters()     # 64 * (3*3*3) weights + 64 biases
     1792
-
-``fuse_layers`` groups Conv2d -> ReLU -> MaxPool2d triples into one :class:`ConvReLUMaxPool`
-step for the training loop (the same numbers, fewer passes over memory).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from cnnlab._checks import check_image_batch, check_positive_int
+from cnnlab.utils.formatting import compact_pair, format_pair
+from cnnlab.utils.validation import check_image_batch, check_positive_int
 from cnnlab.layers.base import DEFAULT_DTYPE, Layer, Parameter, as_rng
-from cnnlab.ops.conv import (can_fuse_maxpool, conv2d_backward, conv2d_forward, conv2d_relu_maxpool2d_backward,
-                             conv2d_relu_maxpool2d_forward, conv_impl)
+from cnnlab.engines import conv2d_backward, conv2d_forward, resolve
+from cnnlab.layers.initializers import get_initializer, initializer_name
 from cnnlab.ops.shapes import conv_output_size, resolve_padding, to_pair
-
-
-def _compact(pair: tuple[int, int]):
-    """``3`` for (3, 3), ``[3, 5]`` for (3, 5): the JSON- and repr-friendly form."""
-    return pair[0] if pair[0] == pair[1] else [pair[0], pair[1]]
-
-
-def _fmt(pair: tuple[int, int]) -> str:
-    """``3`` for (3, 3), ``(3, 5)`` otherwise, as PyTorch prints them."""
-    return str(pair[0]) if pair[0] == pair[1] else str(tuple(pair))
-
-
-def _get_initializer(weight_init):
-    from cnnlab.initializers import get_initializer  # lazy: keeps layers importable on their own
-
-    return get_initializer(weight_init)
 
 
 class Conv2d(Layer):
@@ -57,10 +39,11 @@ class Conv2d(Layer):
             kernels); zero padding.
         bias: whether to learn a bias per filter.
         weight_init: initializer name (``"he_normal"``, ``"glorot_uniform"``, ... see
-            ``cnnlab.initializers``) or function ``init(shape, fan_in, fan_out, rng, dtype)``.
+            ``cnnlab.layers.initializers``) or function ``init(shape, fan_in, fan_out, rng, dtype)``.
         dtype: float32 (default) or float64; inputs must match.
         rng: Generator, int seed or None, used by ``reset_parameters``.
-        impl: ``"fast"`` (default), ``"im2col"`` or ``"naive"`` (see ``cnnlab.ops.conv``).
+        impl: the engine, ``"fast"`` (default: the best one here), ``"numpy"``, ``"numba"``,
+            ``"naive"`` or ``"im2col"`` (see ``cnnlab.engines``).
 
     Attributes:
         weight: Parameter (C_out, C_in, KH, KW), PyTorch's layout.
@@ -84,17 +67,17 @@ class Conv2d(Layer):
         if isinstance(padding, str) and padding not in ("same", "valid"):
             raise ValueError(f"Conv2d padding must be an int, a pair, 'valid' or 'same'; received {padding!r}.")
         self.padding = resolve_padding(padding, self.kernel_size, self.stride)
-        self._padding_arg = padding if isinstance(padding, str) else _compact(self.padding)
+        self._padding_arg = padding if isinstance(padding, str) else compact_pair(self.padding)
         if not isinstance(bias, (bool, np.bool_)):
             raise TypeError(f"Conv2d bias must be True or False; received {bias!r}.")
         self.use_bias = bool(bias)
-        _get_initializer(weight_init)  # raises for an unknown name, before any state is set
+        get_initializer(weight_init)  # raises for an unknown name, before any state is set
         self.weight_init = weight_init
         dtype = np.dtype(dtype)
         if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise ValueError(f"Conv2d dtype must be float32 or float64; received {dtype}.")
         self._dtype = dtype
-        conv_impl(impl)  # raises for an unknown name
+        resolve("conv2d", impl)  # raises for an unknown name
         self.impl = impl
         self.reset_parameters(rng)
 
@@ -103,7 +86,7 @@ class Conv2d(Layer):
         rng = as_rng(rng)
         KH, KW = self.kernel_size
         shape = (self.out_channels, self.in_channels, KH, KW)
-        init = _get_initializer(self.weight_init)
+        init = get_initializer(self.weight_init)
         w = init(shape, self.in_channels * KH * KW, self.out_channels * KH * KW, rng, self._dtype)
         if not isinstance(w, np.ndarray) or w.shape != shape or w.dtype != self._dtype:
             got = f"{w.shape} {w.dtype}" if isinstance(w, np.ndarray) else type(w).__name__
@@ -125,7 +108,7 @@ class Conv2d(Layer):
         self.output_shape(x.shape[1:])  # raises when the kernel does not fit
         b = self.bias.data if self.bias is not None else None
         out, cache = conv2d_forward(x, self.weight.data, b, self.stride, self.padding, impl=self.impl)
-        self._cache = cache if self._keep(training, requires_grad) else None
+        self._cache = cache if self.keeps_cache(training, requires_grad) else None
         return out
 
     def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
@@ -144,6 +127,10 @@ class Conv2d(Layer):
         if self.bias is not None:
             self.bias.grad = db
         return dx
+
+    def backward_params(self, dout: np.ndarray) -> None:
+        """``weight.grad`` and ``bias.grad`` only: skips one GEMM and the col2im of dx."""
+        self.backward(dout, need_dx=False)
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """(C_out, H_out, W_out) for a per-sample input shape (C_in, H, W)."""
@@ -168,23 +155,21 @@ class Conv2d(Layer):
         return self
 
     def _init_name(self) -> str:
-        from cnnlab.initializers import initializer_name
-
         return initializer_name(self.weight_init, "Conv2d")
 
     def get_config(self) -> dict:
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
-                "kernel_size": _compact(self.kernel_size), "stride": _compact(self.stride),
+                "kernel_size": compact_pair(self.kernel_size), "stride": compact_pair(self.stride),
                 "padding": self._padding_arg, "bias": self.use_bias, "weight_init": self._init_name(),
                 "dtype": str(self.weight.data.dtype), "impl": self.impl}
 
     def extra_repr(self) -> str:
-        parts = [str(self.in_channels), str(self.out_channels), f"kernel_size={_fmt(self.kernel_size)}"]
+        parts = [str(self.in_channels), str(self.out_channels), f"kernel_size={format_pair(self.kernel_size)}"]
         if self.stride != (1, 1):
-            parts.append(f"stride={_fmt(self.stride)}")
+            parts.append(f"stride={format_pair(self.stride)}")
         if self.padding != (0, 0) or self._padding_arg == "same":
             parts.append(f"padding={self._padding_arg!r}" if isinstance(self._padding_arg, str)
-                         else f"padding={_fmt(self.padding)}")
+                         else f"padding={format_pair(self.padding)}")
         if not self.use_bias:
             parts.append("bias=False")
         if self.weight_init != "he_normal":
@@ -195,92 +180,3 @@ class Conv2d(Layer):
         if self.impl != "fast":
             parts.append(f"impl={self.impl!r}")
         return ", ".join(parts)
-
-
-# ----- fusion for the training loop ------------------------------------------------------------------
-class ConvReLUMaxPool:
-    """Conv2d -> ReLU -> MaxPool2d run as one op (``cnnlab.ops.conv.conv2d_relu_maxpool2d_forward``).
-
-    Not a Layer and never saved: a step of the training loop over three existing layers,
-    which it leaves untouched except for the conv's ``weight.grad`` / ``bias.grad`` (and their
-    caches, cleared: the block keeps its own). The numbers are those of the three layers run
-    one after the other, bit for bit (tested).
-
-    Args:
-        conv, relu, pool: the layers; see :func:`fuse_layers` for when they qualify.
-
-    Shape:
-        x: (N, C_in, H, W). out: (N, C_out, H_out // PH, W_out // PW).
-    """
-
-    def __init__(self, conv: Conv2d, relu: Layer, pool: Layer):
-        self.conv, self.relu, self.pool = conv, relu, pool
-        self.layers = (conv, relu, pool)
-        self._cache = None
-
-    def forward(self, x: np.ndarray, *, training: bool = False) -> np.ndarray:
-        """The pooled activations; keeps the cache for ``backward`` when ``training``."""
-        conv = self.conv
-        check_image_batch(x, "Conv2d", channels=conv.in_channels, dtype=conv.weight.data.dtype)
-        conv.output_shape(x.shape[1:])  # raises when the kernel does not fit
-        b = conv.bias.data if conv.bias is not None else None
-        out, cache = conv2d_relu_maxpool2d_forward(x, conv.weight.data, b, conv.stride, conv.padding,
-                                                   self.pool.kernel_size)
-        for layer in self.layers:
-            layer._cache = None
-        self._cache = cache if training else None
-        return out
-
-    def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
-        """d(loss)/dx (None when not ``need_dx``); sets the conv's ``weight.grad`` and ``bias.grad``."""
-        if self._cache is None:
-            raise RuntimeError("ConvReLUMaxPool.backward() called before forward(x, training=True).")
-        dx, dw, db = conv2d_relu_maxpool2d_backward(dout, self._cache, need_dx=need_dx)
-        self.conv.weight.grad = dw
-        if self.conv.bias is not None:
-            self.conv.bias.grad = db
-        return dx
-
-    def __repr__(self) -> str:
-        return f"ConvReLUMaxPool({self.conv!r}, {self.relu!r}, {self.pool!r})"
-
-
-def fuse_layers(layers, input_shape) -> list:
-    """The layers as training-loop steps, each Conv2d -> ReLU -> MaxPool2d triple that can run
-    fused replaced by one :class:`ConvReLUMaxPool`.
-
-    A triple qualifies when all three are exactly those classes (a subclass may change what
-    its forward does), both ops use ``impl="fast"``, and the pooling windows tile the conv's
-    output (stride = window, no padding, sizes divisible). Anything else stays as it is.
-
-    Args:
-        layers: the model's layers, in order.
-        input_shape: per-sample input shape (C, H, W), to know each conv's output size.
-
-    Returns:
-        a list of steps, each with ``forward(x, training=...)`` and ``backward(dout)``.
-
-    Example:
-        >>> from cnnlab.zoo import simple_cnn
-        >>> [type(s).__name__ for s in fuse_layers(simple_cnn().layers, (1, 28, 28))]
-        ['ConvReLUMaxPool', 'ConvReLUMaxPool', 'Flatten', 'Dense', 'ReLU', 'Dense']
-    """
-    from cnnlab.layers.activation import ReLU
-    from cnnlab.layers.pooling import MaxPool2d
-
-    layers, steps, shape, i = list(layers), [], tuple(input_shape), 0
-    while i < len(layers):
-        conv = layers[i]
-        if (type(conv) is Conv2d and conv.impl == "fast" and i + 2 < len(layers)
-                and type(layers[i + 1]) is ReLU and type(layers[i + 2]) is MaxPool2d and layers[i + 2].impl == "fast"):
-            pool = layers[i + 2]
-            out_shape = conv.output_shape(shape)
-            if can_fuse_maxpool(out_shape[1:], pool.kernel_size, pool.stride, pool.padding):
-                steps.append(ConvReLUMaxPool(conv, layers[i + 1], pool))
-                shape = pool.output_shape(out_shape)
-                i += 3
-                continue
-        steps.append(conv)
-        shape = tuple(conv.output_shape(shape))
-        i += 1
-    return steps

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab._checks import check_float_array, check_positive_int
-from cnnlab.initializers import get_initializer, initializer_name
+from cnnlab.utils.validation import check_float_array, check_positive_int
+from cnnlab.layers.initializers import get_initializer, initializer_name
 from cnnlab.layers.base import DEFAULT_DTYPE, Layer, Parameter, as_rng
 from cnnlab.ops.dense import dense_backward, dense_forward
 
@@ -30,7 +30,7 @@ class Dense(Layer):
         in_features: size of each input sample D_in.
         out_features: size of each output sample D_out.
         bias: whether to add a learned bias (initialized to zeros).
-        weight_init: initializer name (see ``cnnlab.initializers``) or function
+        weight_init: initializer name (see ``cnnlab.layers.initializers``) or function
             ``init(shape, fan_in, fan_out, rng, dtype)``; He normal by default (suits ReLU).
         dtype: float32 (default) or float64.
         rng: Generator, int seed or None, used by ``reset_parameters``.

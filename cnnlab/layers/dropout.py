@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab._checks import check_float_array, check_real
+from cnnlab.utils.validation import check_float_array, check_real
 from cnnlab.layers.base import Layer, as_rng
 from cnnlab.ops.dropout import dropout_backward, dropout_forward
 

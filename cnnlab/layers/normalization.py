@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab._checks import check_float_array, check_image_batch, check_positive_int, check_real
+from cnnlab.utils.validation import check_float_array, check_image_batch, check_positive_int, check_real
 from cnnlab.layers.base import DEFAULT_DTYPE, Layer, Parameter, as_rng
-from cnnlab.ops.batchnorm import batchnorm_backward, batchnorm_forward
+from cnnlab.engines import batchnorm_backward, batchnorm_forward
 
 
 class _BatchNorm(Layer):

@@ -19,19 +19,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab._checks import check_image_batch
+from cnnlab.utils.formatting import compact_pair, format_pair
+from cnnlab.utils.validation import check_image_batch
 from cnnlab.layers.base import Layer
-from cnnlab.ops.pool import (avgpool2d_backward, avgpool2d_forward, global_avgpool2d_backward,
-                             global_avgpool2d_forward, maxpool2d_backward, maxpool2d_forward, pool_impl)
+from cnnlab.engines import avgpool2d_backward, avgpool2d_forward, maxpool2d_backward, maxpool2d_forward, resolve
+from cnnlab.ops.pool import global_avgpool2d_backward, global_avgpool2d_forward
 from cnnlab.ops.shapes import conv_output_size, to_pair
-
-
-def _compact(pair: tuple[int, int]):
-    return pair[0] if pair[0] == pair[1] else [pair[0], pair[1]]
-
-
-def _fmt(pair: tuple[int, int]) -> str:
-    return str(pair[0]) if pair[0] == pair[1] else str(tuple(pair))
 
 
 class _Pool2d(Layer):
@@ -48,9 +41,9 @@ class _Pool2d(Layer):
         self.padding = to_pair(padding, f"{name} padding", minimum=0)
         half = (self.kernel_size[0] // 2, self.kernel_size[1] // 2)
         if self.padding[0] > half[0] or self.padding[1] > half[1]:
-            raise ValueError(f"{name} padding must be at most half the kernel size, {_fmt(half)} for "
-                             f"kernel_size={_fmt(self.kernel_size)}; received padding={_fmt(self.padding)}.")
-        pool_impl("max", impl)  # raises for an unknown name
+            raise ValueError(f"{name} padding must be at most half the kernel size, {format_pair(half)} for "
+                             f"kernel_size={format_pair(self.kernel_size)}; received padding={format_pair(self.padding)}.")
+        resolve("maxpool2d", impl)  # raises for an unknown name
         self.impl = impl
 
     def forward(self, x: np.ndarray, *, training: bool = False, requires_grad: bool | None = None) -> np.ndarray:
@@ -63,7 +56,7 @@ class _Pool2d(Layer):
         check_image_batch(x, type(self).__name__)
         self.output_shape(x.shape[1:])  # raises when the window does not fit
         out, cache = type(self)._forward_op(x, self.kernel_size, self.stride, self.padding, impl=self.impl)
-        self._cache = cache if self._keep(training, requires_grad) else None
+        self._cache = cache if self.keeps_cache(training, requires_grad) else None
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
@@ -89,15 +82,15 @@ class _Pool2d(Layer):
         return (C, conv_output_size(H, KH, sh, ph), conv_output_size(W, KW, sw, pw))
 
     def get_config(self) -> dict:
-        return {"kernel_size": _compact(self.kernel_size), "stride": _compact(self.stride),
-                "padding": _compact(self.padding), "impl": self.impl}
+        return {"kernel_size": compact_pair(self.kernel_size), "stride": compact_pair(self.stride),
+                "padding": compact_pair(self.padding), "impl": self.impl}
 
     def extra_repr(self) -> str:
-        parts = [f"kernel_size={_fmt(self.kernel_size)}"]
+        parts = [f"kernel_size={format_pair(self.kernel_size)}"]
         if self.stride != self.kernel_size:
-            parts.append(f"stride={_fmt(self.stride)}")
+            parts.append(f"stride={format_pair(self.stride)}")
         if self.padding != (0, 0):
-            parts.append(f"padding={_fmt(self.padding)}")
+            parts.append(f"padding={format_pair(self.padding)}")
         if self.impl != "fast":
             parts.append(f"impl={self.impl!r}")
         return ", ".join(parts)
@@ -113,7 +106,7 @@ class MaxPool2d(_Pool2d):
         kernel_size: int or (KH, KW).
         stride: int, pair, or None (default: kernel_size, non-overlapping windows).
         padding: int or pair, at most half the kernel.
-        impl: ``"fast"`` (default), ``"im2col"`` or ``"naive"`` (see ``cnnlab.ops.pool``).
+        impl: the engine, ``"fast"`` (default), ``"numpy"``, ``"numba"`` or ``"naive"`` (see ``cnnlab.engines``).
 
     Shape:
         x: (N, C, H, W). out: (N, C, H_out, W_out), ``H_out = floor((H + 2*ph - KH) / sh) + 1``.
@@ -153,7 +146,7 @@ class GlobalAvgPool2d(Layer):
     def forward(self, x: np.ndarray, *, training: bool = False, requires_grad: bool | None = None) -> np.ndarray:
         check_image_batch(x, "GlobalAvgPool2d")
         out, cache = global_avgpool2d_forward(x)
-        self._cache = cache if self._keep(training, requires_grad) else None
+        self._cache = cache if self.keeps_cache(training, requires_grad) else None
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:

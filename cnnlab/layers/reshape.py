@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from cnnlab._checks import check_float_array
+from cnnlab.utils.validation import check_float_array
 from cnnlab.layers.base import Layer
 
 

@@ -2,14 +2,20 @@
 
 The maths stays in the layers; this module only chains them, counts their parameters and
 prints them. Training (``compile``/``fit``/``evaluate``/``predict``) is added by
-``cnnlab.training``; saving by ``cnnlab.io``.
+``cnnlab.training``; saving by ``cnnlab.models.io``.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
-from cnnlab._checks import check_float_array
+from cnnlab.utils.validation import check_float_array
+from cnnlab.layers import LAYER_CLASSES
 from cnnlab.layers.base import Layer, Parameter
+from cnnlab.layers.describe import explain_model
+from cnnlab.models.fusion import fuse_layers
+from cnnlab.models.archive import save_model
 
 
 def _check_input_shape(input_shape) -> tuple[int, ...]:
@@ -52,6 +58,7 @@ class Sequential:
         if self.input_shape is not None:
             self.layer_shapes(self.input_shape)  # fail now, with the offending layer named
         self._name_layers()
+        self._plan_key = self._plan = self._steps = None
 
     # ----- building ----------------------------------------------------------------
     def _name_layers(self) -> None:
@@ -99,19 +106,60 @@ class Sequential:
 
     # ----- computation -------------------------------------------------------------
     def forward(self, x: np.ndarray, *, training: bool = False, requires_grad: bool | None = None) -> np.ndarray:
-        """Run every layer. x: (N, *input_shape) -> (N, *output_shape)."""
+        """Run every layer. x: (N, *input_shape) -> (N, *output_shape).
+
+        The layers run as the steps of the fusion plan (``cnnlab.models.fusion``): the same
+        numbers as one layer after the other, with Conv2d -> ReLU -> MaxPool2d as one op.
+        """
         self._check_input(x)
-        for layer in self.layers:
-            x = layer.forward(x, training=training, requires_grad=requires_grad)
+        steps = self.plan(x.shape[1:])
+        for step in steps:
+            x = step.forward(x, training=training, requires_grad=requires_grad)
+        self._steps = steps
         return x
 
     __call__ = forward
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        """Backpropagate d(loss)/d(output) through every layer; returns d(loss)/d(input)."""
-        for layer in reversed(self.layers):
-            dout = layer.backward(dout)
-        return dout
+    def backward(self, dout: np.ndarray, *, need_input_grad: bool = True) -> np.ndarray | None:
+        """Backpropagate d(loss)/d(output) through every step of the last forward; returns
+        d(loss)/d(input), or None with ``need_input_grad=False`` (what ``fit`` asks: the input
+        is data, and a first Conv2d then skips one GEMM and the col2im)."""
+        steps = self._steps or self.layers
+        for step in reversed(steps[1:]):
+            dout = step.backward(dout)
+        if not need_input_grad:
+            steps[0].backward_params(dout)
+            return None
+        return steps[0].backward(dout)
+
+    def plan(self, sample_shape) -> list:
+        """The steps ``forward`` runs for per-sample input ``sample_shape`` (kept until the layers change)."""
+        key = (tuple(sample_shape), tuple((id(l), getattr(l, "impl", None)) for l in self.layers))
+        if key != self._plan_key:
+            try:
+                self._plan = fuse_layers(self.layers, sample_shape) if self.layers else []
+            except (ValueError, TypeError):  # shapes that do not fit: the layers' own forward names the layer
+                self._plan = list(self.layers)
+            self._plan_key = key
+        return self._plan
+
+    @contextlib.contextmanager
+    def preserved_state(self):
+        """Run a block (an explanation, a saliency map) that does forward/backward passes, then
+        put back every cache, every gradient and the last forward's steps as they were."""
+        steps = self._plan or []
+        holders = list(self.layers) + [s for s in steps if not isinstance(s, Layer)]
+        caches = [(h, h._cache) for h in holders]
+        grads = [(p, p.grad) for p in self.parameters()]
+        last = self._steps
+        try:
+            yield self
+        finally:
+            for h, cache in caches:
+                h._cache = cache
+            for p, grad in grads:
+                p.grad = grad
+            self._steps = last
 
     def intermediate_outputs(self, x: np.ndarray, *, training: bool = False) -> list[np.ndarray]:
         """The output of every layer for input ``x`` (the model's own activations), in order."""
@@ -138,6 +186,8 @@ class Sequential:
     def clear_caches(self) -> None:
         for layer in self.layers:
             layer.clear_cache()
+        for step in self._plan or []:
+            step.clear_cache()
 
     # ----- parameters ----------------------------------------------------------------
     def parameters(self) -> list[Parameter]:
@@ -191,7 +241,7 @@ class Sequential:
         Computed from shapes alone, so it works before the model sees any data.
 
         Example:
-            >>> from cnnlab.zoo import simple_cnn
+            >>> from cnnlab.models.zoo import simple_cnn
             >>> text = simple_cnn().summary(print_fn=None)
             >>> text.splitlines()[-3]
             'Total params: 421,642'
@@ -226,8 +276,6 @@ class Sequential:
     @classmethod
     def from_config(cls, config: dict) -> "Sequential":
         """Rebuild a model (fresh parameters) from ``get_config()`` output; validates every entry."""
-        from cnnlab.layers import LAYER_CLASSES
-
         if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
             raise ValueError("model config must be a dict with a 'layers' list.")
         layers = []
@@ -252,7 +300,7 @@ class Sequential:
         name = config.get("name")
         return cls(layers, input_shape=input_shape, name=name if isinstance(name, str) else None)
 
-    # ----- training and saving (implemented in cnnlab.training and cnnlab.io) ---------------
+    # ----- training and saving (implemented in cnnlab.training and cnnlab.models.io) ---------------
     def compile(self, optimizer="adam", loss="cross_entropy", metrics=("accuracy",), **optimizer_kwargs) -> "Sequential":
         """Choose the optimizer, loss and metrics (Keras style); see ``cnnlab.training.compile_model``."""
         from cnnlab.training import compile_model
@@ -278,15 +326,12 @@ class Sequential:
         return predict(self, x, **kwargs)
 
     def save(self, path, **kwargs):
-        """Save architecture, weights (and optimizer/training state); see ``cnnlab.io.save_model``."""
-        from cnnlab.io import save_model
-
+        """Save architecture, weights (and optimizer/training state); see ``cnnlab.models.io.save_model``."""
         return save_model(self, path, **kwargs)
 
     def explain(self, input_shape: tuple[int, ...] | None = None) -> str:
-        """Plain-language description of every layer with the numbers filled in."""
-        from cnnlab.explain import explain_model
-
+        """Plain-language description of every layer with the numbers filled in (each layer's
+        ``describe``), e.g. ``print(simple_cnn().explain())``."""
         return explain_model(self, input_shape)
 
     def __repr__(self) -> str:

@@ -17,18 +17,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab import backend
-
-#: below this many elements NumPy's one pass beats starting the compiled kernel's threads
-_KERNEL_MIN_SIZE = 1 << 15
-
 
 # ----- ReLU ----------------------------------------------------------------------------
 def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``max(x, 0)`` elementwise.
 
-    With Numba (``cnnlab.backend``) large arrays take one parallel pass that writes the
-    output and the mask together (NumPy needs two passes on one core).
+    The Numba engine (``cnnlab.engines``) writes the output and the mask in one parallel pass.
 
     Args:
         x: input, any shape.
@@ -39,11 +33,6 @@ def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Shape:
         x, out, cache: (*), the same shape.
     """
-    if x.size >= _KERNEL_MIN_SIZE and x.flags.c_contiguous and backend.use_numba():
-        out = np.empty_like(x)
-        mask = np.empty(x.shape, dtype=bool)
-        backend.kernels().relu_forward(x.reshape(-1), out.reshape(-1), mask.reshape(-1))
-        return out, mask
     return np.maximum(x, 0), x > 0  # maximum, not x * mask: -inf * 0 would be NaN
 
 
@@ -53,11 +42,6 @@ def relu_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
     Shape:
         dout, cache, dx: (*), the same shape.
     """
-    if (dout.size >= _KERNEL_MIN_SIZE and dout.flags.c_contiguous and cache.flags.c_contiguous
-            and dout.shape == cache.shape and backend.use_numba()):
-        dx = np.empty_like(dout)
-        backend.kernels().relu_backward(dout.reshape(-1), cache.reshape(-1), dx.reshape(-1))
-        return dx
     return dout * cache
 
 

@@ -11,7 +11,7 @@ the running variance is updated with the unbiased one (divide by m - 1), and
 ``torch.nn.BatchNorm2d`` does. The op never mutates its inputs; it returns the new running
 statistics and the layer stores them.
 
-With Numba (``cnnlab.backend``), training-mode input of rank >= 3 (channels on axis 1,
+With Numba (``cnnlab.engines.runtime``), training-mode input of rank >= 3 (channels on axis 1,
 C-contiguous) takes two compiled kernels, split over the channels: the statistics and the
 normalization in one call, both gradients in the other; they sum in float64.
 
@@ -28,7 +28,6 @@ import math
 
 import numpy as np
 
-from cnnlab import backend
 
 
 def _reduce_axes(x: np.ndarray, axes) -> tuple[int, ...]:
@@ -53,6 +52,7 @@ def batchnorm_forward(
     momentum: float = 0.1,
     eps: float = 1e-5,
     axes: tuple[int, ...] | None = None,
+    normalize=None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
     """Normalize each channel, scale by ``gamma`` and shift by ``beta``.
 
@@ -65,6 +65,9 @@ def batchnorm_forward(
         eps: added to the variance before the square root.
         axes: axes to reduce over; default every axis but 1, i.e. (0,) for (N, C) and
             (0, 2, 3) for (N, C, H, W).
+        normalize: training mode only: ``fn(x, gamma, beta, eps, axes) -> (xhat, out, mean,
+            var)`` or None; an engine's faster route to the same numbers (``cnnlab.engines``);
+            None (or a None result) runs the NumPy lines below.
 
     Returns:
         ``(out, new_running_mean, new_running_var, cache)``. At inference the running
@@ -94,8 +97,9 @@ def batchnorm_forward(
             f"batch norm in training mode needs more than 1 value per channel; received input of "
             f"shape {x.shape} (1 value per channel). Use a batch size > 1, or training=False."
         )
-    if _kernel_layout(x, axes):
-        xhat, out, mean, var = _forward_train_kernel(x, gamma, beta, eps)
+    fast = normalize(x, gamma, beta, eps, axes) if normalize is not None else None
+    if fast is not None:
+        xhat, out, mean, var = fast
         inv_std = 1 / np.sqrt(var + x.dtype.type(eps))
     else:
         mean = x.mean(axis=axes, keepdims=True)  # (1, C, 1, 1)
@@ -126,12 +130,6 @@ def batchnorm_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.n
         dout, dx: like x. dgamma, dbeta: (C,).
     """
     training, xhat, scale, axes = cache  # scale = gamma * inv_std, broadcastable
-    if training and _kernel_layout(dout, axes) and xhat.flags.c_contiguous and dout.dtype == xhat.dtype:
-        C = dout.shape[1]
-        dx, dgamma, dbeta = np.empty_like(dout), np.empty(C, dout.dtype), np.empty(C, dout.dtype)
-        backend.kernels().batchnorm_backward_train(_as_ncl(dout), _as_ncl(xhat), scale.reshape(C).astype(dout.dtype),
-                                                   dgamma, dbeta, _as_ncl(dx))
-        return dx, dgamma, dbeta
     dbeta = dout.sum(axis=axes)
     dgamma = np.sum(dout * xhat, axis=axes)
     if not training:
@@ -140,32 +138,3 @@ def batchnorm_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.n
     m = dout.size // dbeta.size
     dx = (scale / m) * (m * dout - dbeta.reshape(bshape) - xhat * dgamma.reshape(bshape))
     return dx, dgamma, dbeta
-
-
-# ----- the Numba kernels (``cnnlab.backend``): training mode, channels on axis 1 -----------------------------
-def _kernel_layout(x: np.ndarray, axes: tuple[int, ...]) -> bool:
-    """Whether the kernels take ``x``: reduced over every axis but 1, rank >= 3, C-contiguous.
-
-    (N, C) input stays with NumPy: its channels are strided, one value per row.
-    """
-    return (x.ndim >= 3 and axes == (0, *range(2, x.ndim)) and x.flags.c_contiguous and x.size > 0
-            and x.dtype in (np.float32, np.float64) and backend.use_numba())
-
-
-def _as_ncl(a: np.ndarray) -> np.ndarray:
-    """(N, C, *spatial) -> (N, C, L), a view."""
-    return a.reshape(a.shape[0], a.shape[1], -1)
-
-
-def _forward_train_kernel(x, gamma, beta, eps):
-    """One kernel call: ``(xhat, out, mean, var)``, mean and var with x's dtype, broadcastable.
-
-    It sums in float64 (NumPy's path sums in x's dtype): the same values to float rounding.
-    """
-    C = x.shape[1]
-    xhat, out = np.empty_like(x), np.empty_like(x)
-    mean, var = np.empty(C), np.empty(C)  # float64
-    backend.kernels().batchnorm_forward_train(_as_ncl(x), gamma.astype(x.dtype), beta.astype(x.dtype), eps, mean,
-                                              var, _as_ncl(xhat), _as_ncl(out))
-    bshape = (1, C) + (1,) * (x.ndim - 2)
-    return xhat, out, mean.astype(x.dtype).reshape(bshape), var.astype(x.dtype).reshape(bshape)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab._checks import check_real
+from cnnlab.utils.validation import check_real
 
 
 def dropout_forward(

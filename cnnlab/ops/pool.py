@@ -14,13 +14,11 @@ Average pooling follows PyTorch's defaults: zero padding counted in the divisor
 With NaN inputs the max-pool output is NaN as in PyTorch, but the gradient may go to a
 different pixel of that window (the first maximum among the values before the NaN).
 
-Implementations (``impl=``): ``"fast"`` (default) runs, for max pooling with Numba
-(``cnnlab.backend``), one compiled pass per direction on every core
-(``cnnlab/ops/_numba_kernels.py``); otherwise it reshapes x when the windows tile it exactly
-(stride == kernel, no padding, divisible sizes: the usual 2x2 pool) and else runs the
-general path; ``"im2col"`` always runs the general NumPy path (strided window views from
-``sliding_window_view``); ``"naive"`` runs the loops of ``cnnlab.ops.reference``. Both
-NumPy paths loop over the KH*KW window offsets only, each step a whole-batch array op.
+The NumPy code here loops over the KH*KW window offsets only, each step a whole-batch array
+op: a reshape when the windows tile x exactly (stride == kernel, no padding, divisible
+sizes: the usual 2x2 pool), strided views from ``sliding_window_view`` otherwise (the same
+numbers). The loop version is in ``cnnlab.ops.reference``; the Numba engine's one compiled
+pass per direction is in ``cnnlab.engines.numba_ops`` (``cnnlab.engines`` picks one).
 
 Example:
     >>> x = np.array([[1, 3, 2, 4], [5, 6, 7, 8], [9, 2, 1, 3], [4, 5, 11, 2]], dtype=np.float32)
@@ -36,20 +34,17 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from cnnlab import backend
-from cnnlab.ops.im2col import _pad
+from cnnlab.ops.im2col import pad
 from cnnlab.ops.shapes import Pair, conv_output_size, to_pair
 
 __all__ = ["PoolCache", "maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward", "avgpool2d_backward",
-           "global_avgpool2d_forward", "global_avgpool2d_backward", "prepare_pool2d", "pool_impl", "POOL_IMPLS"]
-
-#: implementation names accepted by ``impl=`` (see :func:`pool_impl`)
-POOL_IMPLS = ("fast", "im2col", "naive")
+           "global_avgpool2d_forward", "global_avgpool2d_backward", "prepare_pool2d", "check_dout", "check_cache",
+           "pool_out_shape", "tiles_exactly"]
 
 
 class PoolCache(NamedTuple):
@@ -59,7 +54,7 @@ class PoolCache(NamedTuple):
         x_shape: (N, C, H, W) of the input.
         dtype: dtype of the input (and of the output; dout must match).
         kernel_size, stride, padding: resolved pairs.
-        impl: the implementation that made the cache.
+        impl: the engine name the forward was asked for (``cnnlab.engines``; "numpy" here).
         argmax: max pooling only: the offset ``i*KW + j`` of the selected (first) maximum
             inside each window, shape (N, C, H_out, W_out); None for average pooling.
     """
@@ -102,7 +97,7 @@ def prepare_pool2d(x: np.ndarray, kernel_size, stride, padding, name: str = "poo
     return kernel_size, stride, padding, (x.shape[0], x.shape[1], H_out, W_out)
 
 
-def _check_dout(dout, cache: PoolCache, out_shape, name: str) -> None:
+def check_dout(dout, cache: PoolCache, out_shape, name: str) -> None:
     """dout must have the forward output's shape and dtype (no silent upcasts of the gradients)."""
     if not isinstance(dout, np.ndarray) or dout.shape != tuple(out_shape):
         got = dout.shape if isinstance(dout, np.ndarray) else type(dout).__name__
@@ -111,34 +106,34 @@ def _check_dout(dout, cache: PoolCache, out_shape, name: str) -> None:
         raise TypeError(f"{name} expected dout of dtype {cache.dtype} (the forward output's); received {dout.dtype}.")
 
 
-def _cache_out_shape(cache: PoolCache) -> tuple[int, int, int, int]:
+def pool_out_shape(cache: PoolCache) -> tuple[int, int, int, int]:
     N, C, H, W = cache.x_shape
     (KH, KW), (sh, sw), (ph, pw) = cache.kernel_size, cache.stride, cache.padding
     return (N, C, conv_output_size(H, KH, sh, ph), conv_output_size(W, KW, sw, pw))
 
 
-def _tiles(x_shape, kernel_size: Pair, stride: Pair, padding: Pair) -> bool:
+def tiles_exactly(x_shape, kernel_size: Pair, stride: Pair, padding: Pair) -> bool:
     """True when the windows tile the input exactly (the reshape fast path applies)."""
     return (stride == kernel_size and padding == (0, 0)
             and x_shape[2] % kernel_size[0] == 0 and x_shape[3] % kernel_size[1] == 0)
 
 
-def _window_views(x: np.ndarray, kernel_size: Pair, stride: Pair, padding: Pair, fill, fast: bool) -> list[np.ndarray]:
+def _window_views(x: np.ndarray, kernel_size: Pair, stride: Pair, padding: Pair, fill) -> list[np.ndarray]:
     """The KH*KW strided views ``v[t][n, c, oh, ow] = x_pad[n, c, oh*sh + i, ow*sw + j]``, t = i*KW + j.
 
     No copy when the windows tile x (a reshape) or there is no padding; otherwise one padded copy.
     """
     KH, KW = kernel_size
     N, C, H, W = x.shape
-    if fast and _tiles(x.shape, kernel_size, stride, padding):
+    if tiles_exactly(x.shape, kernel_size, stride, padding):
         xr = x.reshape(N, C, H // KH, KH, W // KW, KW)  # (N, C, H_out, KH, W_out, KW)
         return [xr[:, :, :, i, :, j] for i in range(KH) for j in range(KW)]  # each (N, C, H_out, W_out)
-    xp = _pad(x, padding, fill)  # (N, C, H+2ph, W+2pw)
+    xp = pad(x, padding, fill)  # (N, C, H+2ph, W+2pw)
     win = sliding_window_view(xp, kernel_size, axis=(2, 3))[:, :, ::stride[0], ::stride[1]]  # (N, C, H_out, W_out, KH, KW)
     return [win[..., i, j] for i in range(KH) for j in range(KW)]  # each (N, C, H_out, W_out)
 
 
-def _scatter(parts, x_shape, kernel_size: Pair, stride: Pair, padding: Pair, dtype, fast: bool) -> np.ndarray:
+def _scatter(parts, x_shape, kernel_size: Pair, stride: Pair, padding: Pair, dtype) -> np.ndarray:
     """Put ``parts[t]`` (N, C, H_out, W_out) back under window offset t, adding where windows overlap.
 
     ``parts`` is an iterable yielding one array per offset (t = i*KW + j); the tiling fast
@@ -146,7 +141,7 @@ def _scatter(parts, x_shape, kernel_size: Pair, stride: Pair, padding: Pair, dty
     """
     KH, KW = kernel_size
     N, C, H, W = x_shape
-    if fast and _tiles(x_shape, kernel_size, stride, padding):
+    if tiles_exactly(x_shape, kernel_size, stride, padding):
         dx = np.empty(x_shape, dtype=dtype)  # (N, C, H, W)
         dr = dx.reshape(N, C, H // KH, KH, W // KW, KW)  # (N, C, H_out, KH, W_out, KW), a view
         for t, fill_slot in enumerate(parts):
@@ -168,9 +163,9 @@ def _scatter(parts, x_shape, kernel_size: Pair, stride: Pair, padding: Pair, dty
 
 
 # ----- max pooling ------------------------------------------------------------------------------
-def _maxpool_forward_numpy(x, kernel_size, stride=None, padding=0, *, fast=True, impl="fast"):
+def _maxpool_forward(x, kernel_size, stride=None, padding=0):
     kernel_size, stride, padding, out_shape = prepare_pool2d(x, kernel_size, stride, padding, "maxpool2d")
-    views = _window_views(x, kernel_size, stride, padding, -np.inf, fast)
+    views = _window_views(x, kernel_size, stride, padding, -np.inf)
     K = len(views)
     idx_dtype = np.uint8 if K <= 256 else np.intp
     out = views[0].copy()  # (N, C, H_out, W_out): running maximum
@@ -185,11 +180,11 @@ def _maxpool_forward_numpy(x, kernel_size, stride=None, padding=0, *, fast=True,
         # argmax = max over t of (t * gt_t): two cheap ops instead of a slow masked write
         np.multiply(gt, idx_dtype(t), out=step)
         np.maximum(argmax, step, out=argmax)
-    return out, PoolCache(x.shape, x.dtype, kernel_size, stride, padding, impl, argmax)
+    return out, PoolCache(x.shape, x.dtype, kernel_size, stride, padding, "numpy", argmax)
 
 
-def _maxpool_backward_numpy(dout, cache: PoolCache, *, fast=True):
-    _check_dout(dout, cache, _cache_out_shape(cache), "maxpool2d_backward")
+def _maxpool_backward(dout, cache: PoolCache):
+    check_dout(dout, cache, pool_out_shape(cache), "maxpool2d_backward")
     K = cache.kernel_size[0] * cache.kernel_size[1]
     eq = np.empty(dout.shape, dtype=bool)
 
@@ -200,52 +195,22 @@ def _maxpool_backward_numpy(dout, cache: PoolCache, *, fast=True):
         return fill_slot
 
     return _scatter((part(t) for t in range(K)), cache.x_shape, cache.kernel_size, cache.stride,
-                    cache.padding, dout.dtype, fast)
-
-
-def _maxpool2d_forward_fast(x, kernel_size, stride=None, padding=0):
-    if not backend.use_numba():
-        return _maxpool_forward_numpy(x, kernel_size, stride, padding, fast=True, impl="fast")
-    kernel_size, stride, padding, out_shape = prepare_pool2d(x, kernel_size, stride, padding, "maxpool2d")
-    (KH, KW), (sh, sw), (ph, pw) = kernel_size, stride, padding
-    out = np.empty(out_shape, dtype=x.dtype)  # (N, C, H_out, W_out)
-    argmax = np.empty(out_shape, dtype=np.uint8 if KH * KW <= 256 else np.intp)
-    backend.kernels().maxpool_forward(np.ascontiguousarray(x), KH, KW, sh, sw, ph, pw, x.dtype.type(0), out,
-                                      argmax)
-    return out, PoolCache(x.shape, x.dtype, kernel_size, stride, padding, "fast", argmax)
-
-
-def _maxpool2d_backward_fast(dout, cache):
-    if not backend.use_numba():
-        return _maxpool_backward_numpy(dout, cache, fast=True)
-    _check_dout(dout, cache, _cache_out_shape(cache), "maxpool2d_backward")
-    (KH, KW), (sh, sw), (ph, pw) = cache.kernel_size, cache.stride, cache.padding
-    dx = np.empty(cache.x_shape, dtype=dout.dtype)  # (N, C, H, W)
-    backend.kernels().maxpool_backward(np.ascontiguousarray(dout), cache.argmax, KH, KW, sh, sw, ph, pw, dx)
-    return dx
-
-
-def _maxpool2d_forward_general(x, kernel_size, stride=None, padding=0):
-    return _maxpool_forward_numpy(x, kernel_size, stride, padding, fast=False, impl="im2col")
-
-
-def _maxpool2d_backward_general(dout, cache):
-    return _maxpool_backward_numpy(dout, cache, fast=False)
+                    cache.padding, dout.dtype)
 
 
 # ----- average pooling ---------------------------------------------------------------------------
-def _avgpool_forward_numpy(x, kernel_size, stride=None, padding=0, *, fast=True, impl="fast"):
+def _avgpool_forward(x, kernel_size, stride=None, padding=0):
     kernel_size, stride, padding, out_shape = prepare_pool2d(x, kernel_size, stride, padding, "avgpool2d")
-    views = _window_views(x, kernel_size, stride, padding, 0, fast)
+    views = _window_views(x, kernel_size, stride, padding, 0)
     out = views[0].copy()  # (N, C, H_out, W_out): running sum
     for v in views[1:]:
         out += v
     out /= len(views)  # count_include_pad=True: always KH*KW
-    return out, PoolCache(x.shape, x.dtype, kernel_size, stride, padding, impl, None)
+    return out, PoolCache(x.shape, x.dtype, kernel_size, stride, padding, "numpy", None)
 
 
-def _avgpool_backward_numpy(dout, cache: PoolCache, *, fast=True):
-    _check_dout(dout, cache, _cache_out_shape(cache), "avgpool2d_backward")
+def _avgpool_backward(dout, cache: PoolCache):
+    check_dout(dout, cache, pool_out_shape(cache), "avgpool2d_backward")
     K = cache.kernel_size[0] * cache.kernel_size[1]
     share = dout / K  # (N, C, H_out, W_out): each window spreads its gradient evenly
 
@@ -253,57 +218,18 @@ def _avgpool_backward_numpy(dout, cache: PoolCache, *, fast=True):
         slot[...] = share
 
     return _scatter((fill_slot for _ in range(K)), cache.x_shape, cache.kernel_size, cache.stride,
-                    cache.padding, dout.dtype, fast)
+                    cache.padding, dout.dtype)
 
 
-def _avgpool2d_forward_fast(x, kernel_size, stride=None, padding=0):
-    return _avgpool_forward_numpy(x, kernel_size, stride, padding, fast=True, impl="fast")
-
-
-def _avgpool2d_backward_fast(dout, cache):
-    return _avgpool_backward_numpy(dout, cache, fast=True)
-
-
-def _avgpool2d_forward_general(x, kernel_size, stride=None, padding=0):
-    return _avgpool_forward_numpy(x, kernel_size, stride, padding, fast=False, impl="im2col")
-
-
-def _avgpool2d_backward_general(dout, cache):
-    return _avgpool_backward_numpy(dout, cache, fast=False)
-
-
-# ----- dispatch -----------------------------------------------------------------------------------
-def pool_impl(kind: str, impl: str) -> tuple[Callable, Callable]:
-    """``(forward, backward)`` for ``kind`` ("max" or "avg") and an implementation name: the single
-    dispatch point.
-
-    Raises:
-        ValueError: for an unknown name (lists the known ones).
-    """
-    if impl == "naive":
-        from cnnlab.ops import reference  # lazy: reference imports PoolCache from this module
-
-        table = {"max": (reference.maxpool2d_forward_naive, reference.maxpool2d_backward_naive),
-                 "avg": (reference.avgpool2d_forward_naive, reference.avgpool2d_backward_naive)}
-    elif impl == "fast":
-        table = {"max": (_maxpool2d_forward_fast, _maxpool2d_backward_fast),
-                 "avg": (_avgpool2d_forward_fast, _avgpool2d_backward_fast)}
-    elif impl == "im2col":
-        table = {"max": (_maxpool2d_forward_general, _maxpool2d_backward_general),
-                 "avg": (_avgpool2d_forward_general, _avgpool2d_backward_general)}
-    else:
-        raise ValueError(f"unknown pooling impl {impl!r}; expected one of {', '.join(map(repr, POOL_IMPLS))}.")
-    return table[kind]
-
-
-def _check_cache(cache, name: str, kind: str) -> PoolCache:
+# ----- the public pairs ------------------------------------------------------------------------
+def check_cache(cache, name: str, kind: str) -> PoolCache:
     if not isinstance(cache, PoolCache) or (kind == "max") != (cache.argmax is not None):
         raise TypeError(f"{name} expected the cache returned by {name.replace('backward', 'forward')}; "
                         f"received {type(cache).__name__}.")
     return cache
 
 
-def maxpool2d_forward(x: np.ndarray, kernel_size, stride=None, padding=0, *, impl: str = "fast"):
+def maxpool2d_forward(x: np.ndarray, kernel_size, stride=None, padding=0):
     """Forward pass of max pooling.
 
     Args:
@@ -311,7 +237,6 @@ def maxpool2d_forward(x: np.ndarray, kernel_size, stride=None, padding=0, *, imp
         kernel_size: int or (KH, KW).
         stride: int, (sh, sw) or None (= kernel_size).
         padding: int or (ph, pw), at most half the kernel; pads with -inf.
-        impl: ``"fast"``, ``"im2col"`` or ``"naive"``.
 
     Returns:
         ``(out, cache)``; ``cache.argmax`` holds the offset of each window's first maximum.
@@ -319,8 +244,7 @@ def maxpool2d_forward(x: np.ndarray, kernel_size, stride=None, padding=0, *, imp
     Shape:
         x: (N, C, H, W). out: (N, C, H_out, W_out), ``H_out = floor((H + 2*ph - KH) / sh) + 1``.
     """
-    forward, _ = pool_impl("max", impl)
-    return forward(x, kernel_size, stride, padding)
+    return _maxpool_forward(x, kernel_size, stride, padding)
 
 
 def maxpool2d_backward(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
@@ -329,17 +253,15 @@ def maxpool2d_backward(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
     Shape:
         dout: (N, C, H_out, W_out). dx: (N, C, H, W).
     """
-    _, backward = pool_impl("max", _check_cache(cache, "maxpool2d_backward", "max").impl)
-    return backward(dout, cache)
+    return _maxpool_backward(dout, check_cache(cache, "maxpool2d_backward", "max"))
 
 
-def avgpool2d_forward(x: np.ndarray, kernel_size, stride=None, padding=0, *, impl: str = "fast"):
+def avgpool2d_forward(x: np.ndarray, kernel_size, stride=None, padding=0):
     """Forward pass of average pooling (zero padding counted in the divisor, as PyTorch's default).
 
     Args and shapes as :func:`maxpool2d_forward` (padding pads with zeros).
     """
-    forward, _ = pool_impl("avg", impl)
-    return forward(x, kernel_size, stride, padding)
+    return _avgpool_forward(x, kernel_size, stride, padding)
 
 
 def avgpool2d_backward(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
@@ -348,8 +270,7 @@ def avgpool2d_backward(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
     Shape:
         dout: (N, C, H_out, W_out). dx: (N, C, H, W).
     """
-    _, backward = pool_impl("avg", _check_cache(cache, "avgpool2d_backward", "avg").impl)
-    return backward(dout, cache)
+    return _avgpool_backward(dout, check_cache(cache, "avgpool2d_backward", "avg"))
 
 
 def global_avgpool2d_forward(x: np.ndarray) -> tuple[np.ndarray, tuple]:

@@ -2,7 +2,10 @@
 
 This is the tutorials' code, done right: one output value at a time, exactly as the formula
 reads. Same signatures and caches as the fast ops in ``cnnlab.ops.conv`` / ``cnnlab.ops.pool``,
-so any forward can be paired with any backward (``impl="naive"`` selects these). Use them on
+so any forward can be paired with any backward (``cnnlab.engines``' ``"naive"`` engine).
+
+:func:`conv2d_dx_flipped_kernel` is the flipped-kernel rule as code: for stride 1, the input
+gradient is the *full* correlation of ``dout`` with the kernel rotated by 180 degrees. Use them on
 small inputs only: they run a Python loop per output value.
 
 Example:
@@ -22,12 +25,11 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab.ops.conv import ConvCache, prepare_conv2d
-from cnnlab.ops.conv import _check_dout as _check_conv_dout
-from cnnlab.ops.pool import PoolCache, prepare_pool2d
-from cnnlab.ops.pool import _cache_out_shape
-from cnnlab.ops.pool import _check_dout as _check_pool_dout
+from cnnlab.ops.conv import check_dout as _check_conv_dout
+from cnnlab.ops.pool import PoolCache, pool_out_shape, prepare_pool2d
+from cnnlab.ops.pool import check_dout as _check_pool_dout
 
-__all__ = ["conv2d_forward_naive", "conv2d_backward_naive", "maxpool2d_forward_naive", "maxpool2d_backward_naive",
+__all__ = ["conv2d_forward_naive", "conv2d_backward_naive", "conv2d_dx_flipped_kernel", "maxpool2d_forward_naive", "maxpool2d_backward_naive",
            "avgpool2d_forward_naive", "avgpool2d_backward_naive"]
 
 
@@ -90,6 +92,40 @@ def conv2d_backward_naive(dout, cache: ConvCache):
     return dx, dw, db
 
 
+def conv2d_dx_flipped_kernel(dout, w, padding=(0, 0)):
+    """d(loss)/dx of a stride-1 convolution by the flipped-kernel rule, one value at a time.
+
+    Input pixel ``x[n, c, r, s]`` feeds ``out[n, f, r + ph - i, s + pw - j]`` through
+    ``w[f, c, i, j]``, so
+
+        dx[n, c] = sum_f full_correlation(dout[n, f], rot180(w[f, c]))
+
+    "full": ``dout`` padded by ``KH - 1 - ph`` rows and ``KW - 1 - pw`` columns of zeros on each
+    side, so that every output value that saw a pixel is counted; "rot180": ``w[:, :, ::-1, ::-1]``.
+    It is itself a stride-1 convolution, with the kernel flipped and its channel axes swapped.
+
+    Args:
+        dout: upstream gradient. w: the forward's weights. padding: the forward's (ph, pw),
+            at most (KH - 1, KW - 1).
+
+    Shape:
+        dout: (N, F, H_out, W_out). w: (F, C, KH, KW). dx: (N, C, H_out + KH - 1 - 2*ph, ...) = (N, C, H, W).
+    """
+    N, F, H_out, W_out = dout.shape
+    _, C, KH, KW = w.shape
+    ph, pw = padding
+    d = _pad(dout, (KH - 1 - ph, KW - 1 - pw))  # (N, F, H_out + 2*(KH-1-ph), ...): the "full" padding
+    w_rot = w[:, :, ::-1, ::-1]  # (F, C, KH, KW), each kernel rotated 180 degrees
+    H, W = H_out + KH - 1 - 2 * ph, W_out + KW - 1 - 2 * pw
+    dx = np.zeros((N, C, H, W), dtype=dout.dtype)
+    for n in range(N):
+        for c in range(C):
+            for r in range(H):
+                for s in range(W):
+                    dx[n, c, r, s] = np.sum(d[n, :, r:r + KH, s:s + KW] * w_rot[:, c])
+    return dx
+
+
 # ----- max pooling ---------------------------------------------------------------------------
 def maxpool2d_forward_naive(x, kernel_size, stride=None, padding=0):
     """Max pooling, one window at a time; records where each window's first maximum is.
@@ -124,7 +160,7 @@ def maxpool2d_backward_naive(dout, cache: PoolCache):
     """
     N, C, H, W = cache.x_shape
     (KH, KW), (sh, sw), (ph, pw) = cache.kernel_size, cache.stride, cache.padding
-    _check_pool_dout(dout, cache, _cache_out_shape(cache), "maxpool2d_backward")
+    _check_pool_dout(dout, cache, pool_out_shape(cache), "maxpool2d_backward")
     dxp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=dout.dtype)
     for n in range(N):
         for c in range(C):
@@ -160,7 +196,7 @@ def avgpool2d_backward_naive(dout, cache: PoolCache):
     Shape:
         dout: (N, C, H_out, W_out). dx: (N, C, H, W).
     """
-    _check_pool_dout(dout, cache, _cache_out_shape(cache), "avgpool2d_backward")
+    _check_pool_dout(dout, cache, pool_out_shape(cache), "avgpool2d_backward")
     N, C, H, W = cache.x_shape
     (KH, KW), (sh, sw), (ph, pw) = cache.kernel_size, cache.stride, cache.padding
     dxp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=dout.dtype)

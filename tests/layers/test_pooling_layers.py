@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from cnnlab import backend
+from cnnlab.engines import runtime as backend
 from cnnlab.layers import LAYER_CLASSES, AvgPool2d, GlobalAvgPool2d, MaxPool2d
 from cnnlab.testing import check_layer_gradients, rel_error
 
 
-# Every test in this file runs under each available backend (cnnlab.backend): the NumPy code and
+# Every test in this file runs under each available backend (cnnlab.engines.runtime): the NumPy code and
 # the Numba kernels must both match the reference loops and PyTorch.
 @pytest.fixture(autouse=True, params=[b for b in backend.BACKENDS if b == "numpy" or backend.HAVE_NUMBA])
 def engine(request):

@@ -1,4 +1,4 @@
-"""cnnlab.backend: the switch, the NumPy fallback, and the Numba kernels' element-by-element rules."""
+"""cnnlab.engines.runtime: the switch, the NumPy fallback, and the Numba kernels' element-by-element rules."""
 import os
 import subprocess
 import sys
@@ -6,9 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from cnnlab import backend
-from cnnlab.ops.activation import relu_backward, relu_forward
-from cnnlab.ops.pool import maxpool2d_backward, maxpool2d_forward
+from cnnlab.engines import runtime as backend
+from cnnlab.engines import maxpool2d_backward, maxpool2d_forward, relu_backward, relu_forward
 
 needs_numba = pytest.mark.skipif(not backend.HAVE_NUMBA, reason="compares the Numba kernels with NumPy")
 
@@ -25,8 +24,8 @@ def test_switch_restores_and_rejects_unknown_names():
 
 def test_environment_variable_forces_numpy_and_everything_still_trains():
     code = ("import numpy as np\n"
-            "from cnnlab import backend\n"
-            "from cnnlab.zoo import simple_cnn\n"
+            "from cnnlab.engines import runtime as backend\n"
+            "from cnnlab.models.zoo import simple_cnn\n"
             "assert not backend.HAVE_NUMBA and backend.get_backend() == 'numpy'\n"
             "try:\n    backend.set_backend('numba')\nexcept ValueError as e:\n    print(e)\n"
             "m = simple_cnn(); m.compile('sgd', lr=0.05)\n"
@@ -130,7 +129,7 @@ def test_maxpool_kernels_match_numpy_bit_for_bit(k, s, p, dtype):
 # ----- the training loop's fused steps ---------------------------------------------------------------------
 @pytest.mark.parametrize("engine", [b for b in backend.BACKENDS if b == "numpy" or backend.HAVE_NUMBA])
 def test_fit_with_fused_steps_gives_the_weights_of_the_layer_by_layer_loop(engine):
-    from cnnlab.zoo import simple_cnn
+    from cnnlab.models.zoo import simple_cnn
 
     rng = np.random.default_rng(2)
     x = rng.random((96, 1, 28, 28), dtype=np.float32)
@@ -142,11 +141,15 @@ def test_fit_with_fused_steps_gives_the_weights_of_the_layer_by_layer_loop(engin
         fitted.fit(x, y, epochs=1, batch_size=32, shuffle=False, verbose=0, doctor=False)
         manual = simple_cnn(seed=3)
         opt = manual.compile("sgd", lr=0.05, momentum=0.9).optimizer
-        for start in range(0, 96, 32):
-            logits = manual.forward(x[start:start + 32], training=True)
+        for start in range(0, 96, 32):  # layer by layer: the model's fusion plan is not used
+            logits = x[start:start + 32]
+            for layer in manual.layers:
+                logits = layer.forward(logits, training=True)
             manual.loss_fn.forward(logits, y[start:start + 32])
             opt.zero_grad()
-            manual.backward(manual.loss_fn.backward())
+            dout = manual.loss_fn.backward()
+            for layer in reversed(manual.layers):
+                dout = layer.backward(dout)
             opt.step()
     for key, value in manual.state_dict().items():
         np.testing.assert_array_equal(fitted.state_dict()[key], value, err_msg=key)
@@ -180,11 +183,17 @@ def test_im2col_and_col2im_kernels_match_numpy_on_many_geometries():
     assert cases == 47
 
 
+def _layer_by_layer(model, x):
+    for layer in model.layers:  # without the model's fusion plan
+        x = layer.forward(x)
+    return x
+
+
 @pytest.mark.parametrize("engine", [b for b in backend.BACKENDS if b == "numpy" or backend.HAVE_NUMBA])
 def test_predict_and_evaluate_with_fused_steps_give_the_layer_by_layer_numbers(engine):
-    from cnnlab.losses import CrossEntropyLoss
+    from cnnlab.training.losses import CrossEntropyLoss
     from cnnlab.ops.activation import softmax
-    from cnnlab.zoo import bn_cnn, simple_cnn
+    from cnnlab.models.zoo import bn_cnn, simple_cnn
 
     rng = np.random.default_rng(4)
     x = rng.random((40, 1, 28, 28), dtype=np.float32)
@@ -192,7 +201,7 @@ def test_predict_and_evaluate_with_fused_steps_give_the_layer_by_layer_numbers(e
     y = rng.integers(0, 10, 40)
     with backend.backend(engine):
         for model in (simple_cnn(seed=5), bn_cnn(seed=5)):
-            logits = np.concatenate([model.forward(x[s:s + 16]) for s in range(0, 40, 16)])
+            logits = np.concatenate([_layer_by_layer(model, x[s:s + 16]) for s in range(0, 40, 16)])
             np.testing.assert_array_equal(model.predict(x, batch_size=16), softmax(logits, axis=1))
             loss = sum(CrossEntropyLoss().forward(logits[s:s + 16], y[s:s + 16]) * len(y[s:s + 16])
                        for s in range(0, 40, 16)) / 40
@@ -205,8 +214,8 @@ def test_predict_and_evaluate_with_fused_steps_give_the_layer_by_layer_numbers(e
 @pytest.mark.parametrize("keep", [False, True])
 def test_openblas_threads_are_calmed_when_the_kernels_load_unless_asked_not_to(keep):
     code = ("import os, numpy as np\n"
-            "from cnnlab import backend\n"
-            "from cnnlab.ops.activation import relu_forward\n"
+            "from cnnlab.engines import runtime as backend\n"
+            "from cnnlab.engines import relu_forward\n"
             "a = np.random.default_rng(0).random((300, 300))\n"
             "before = a @ a\n"
             "relu_forward(np.ones(1 << 16, dtype=np.float32))  # loads the kernels\n"

@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as TF
 
-from cnnlab import backend
-from cnnlab.ops.batchnorm import batchnorm_backward, batchnorm_forward
+from cnnlab.engines import runtime as backend
+from cnnlab.engines import batchnorm_backward, batchnorm_forward
 from cnnlab.testing import numerical_gradient, rel_error
 
 ENGINES = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(not backend.HAVE_NUMBA, reason="needs numba"))]

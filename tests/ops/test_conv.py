@@ -4,19 +4,20 @@ import pytest
 import torch
 import torch.nn.functional as TF
 
-from cnnlab import backend
-from cnnlab.ops import conv as conv_module
+from cnnlab.engines import runtime as backend
+from cnnlab.engines import (can_fuse_maxpool, conv2d_backward, conv2d_backward_fast, conv2d_forward,
+                            conv2d_relu_maxpool2d_backward, conv2d_relu_maxpool2d_forward)
+from cnnlab.engines import numba_conv as conv_module
 from cnnlab.ops import reference
-from cnnlab.ops.conv import (ConvCache, can_fuse_maxpool, conv2d_backward, conv2d_backward_fast,
-                             conv2d_backward_im2col, conv2d_forward, conv2d_relu_maxpool2d_backward,
-                             conv2d_relu_maxpool2d_forward)
+from cnnlab.ops.conv import ConvCache
+from cnnlab.ops.conv import conv2d_backward as conv2d_backward_im2col
 from cnnlab.ops.shapes import conv_output_size
 from cnnlab.testing import numerical_gradient, rel_error
 
 IMPLS = ["fast", "im2col", "naive"]
 
 
-# Every test in this file runs under each available backend (cnnlab.backend): the NumPy code and
+# Every test in this file runs under each available backend (cnnlab.engines.runtime): the NumPy code and
 # the Numba kernels must both match the reference loops and PyTorch.
 @pytest.fixture(autouse=True, params=[b for b in backend.BACKENDS if b == "numpy" or backend.HAVE_NUMBA])
 def engine(request):

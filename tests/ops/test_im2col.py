@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from cnnlab.ops.im2col import col2im, col2im_wide, from_wide, im2col, im2col_wide, to_wide, wide_geometry
+from cnnlab.engines.wide import col2im_wide, from_wide, im2col_wide, to_wide, wide_geometry
+from cnnlab.ops.im2col import col2im, im2col
 
 # (N, C, H, W, KH, KW, stride, padding)
 CONFIGS = [

@@ -4,16 +4,16 @@ import pytest
 import torch
 import torch.nn.functional as TF
 
-from cnnlab import backend
+from cnnlab.engines import runtime as backend
 from cnnlab.ops import reference
-from cnnlab.ops.pool import (avgpool2d_backward, avgpool2d_forward, global_avgpool2d_backward,
-                             global_avgpool2d_forward, maxpool2d_backward, maxpool2d_forward)
+from cnnlab.engines import avgpool2d_backward, avgpool2d_forward, maxpool2d_backward, maxpool2d_forward
+from cnnlab.ops.pool import global_avgpool2d_backward, global_avgpool2d_forward
 from cnnlab.testing import numerical_gradient, rel_error
 
 IMPLS = ["fast", "im2col", "naive"]
 
 
-# Every test in this file runs under each available backend (cnnlab.backend): the NumPy code and
+# Every test in this file runs under each available backend (cnnlab.engines.runtime): the NumPy code and
 # the Numba kernels must both match the reference loops and PyTorch.
 @pytest.fixture(autouse=True, params=[b for b in backend.BACKENDS if b == "numpy" or backend.HAVE_NUMBA])
 def engine(request):

@@ -23,24 +23,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnnlab import zoo
-from cnnlab.callbacks import CSVLogger, EarlyStopping
+from cnnlab.models import zoo
+from cnnlab.training.callbacks import CSVLogger, EarlyStopping
 from cnnlab.datasets import (
     add_channel_axis, load_image, load_image_folder, load_mnist, one_hot, read_idx, to_float, train_val_split,
     write_idx,
 )
-from cnnlab.io import ModelFileError, load_model, read_archive, write_archive
+from cnnlab.models.io import ModelFileError, load_model, read_archive, write_archive
 from cnnlab.layers import (
     AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dense, Dropout, Flatten, GlobalAvgPool2d, LeakyReLU, MaxPool2d,
     ReLU, Sigmoid, Softmax, Tanh,
 )
 from cnnlab.layers.base import Layer
-from cnnlab.losses import CrossEntropyLoss, get_loss
+from cnnlab.training.losses import CrossEntropyLoss, get_loss
 from cnnlab.models import Sequential
-from cnnlab.ops.conv import conv2d_forward
-from cnnlab.ops.pool import avgpool2d_forward, maxpool2d_forward
+from cnnlab.engines import avgpool2d_forward, conv2d_forward, maxpool2d_forward
 from cnnlab.ops.shapes import conv_output_size
-from cnnlab.optim import SGD, Adam, AdamW, Optimizer, get_optimizer
+from cnnlab.training.optim import SGD, Adam, AdamW, Optimizer, get_optimizer
 
 F32 = np.float32
 

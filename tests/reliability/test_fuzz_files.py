@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnnlab import zoo
+from cnnlab.models import zoo
 from cnnlab.datasets import load_image, load_image_folder, read_idx
-from cnnlab.io import ModelFileError, load_model, read_archive, write_archive
-from cnnlab.checkpoints import load_checkpoint, restore, save_checkpoint
+from cnnlab.models.io import ModelFileError, load_model, read_archive, write_archive
+from cnnlab.training.checkpoints import load_checkpoint, restore, save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 

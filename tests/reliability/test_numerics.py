@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from cnnlab import zoo
+from cnnlab.models import zoo
 from cnnlab.datasets import load_mnist
 from cnnlab.layers import BatchNorm1d, BatchNorm2d, Conv2d, Dense, Dropout, Flatten, LeakyReLU, MaxPool2d, ReLU, \
     Sigmoid, Softmax, Tanh
-from cnnlab.losses import CrossEntropyLoss
+from cnnlab.training.losses import CrossEntropyLoss
 from cnnlab.models import Sequential
-from cnnlab.checkpoints import load_checkpoint
+from cnnlab.training.checkpoints import load_checkpoint
 
 F32, F64 = np.float32, np.float64
 

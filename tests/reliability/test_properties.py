@@ -18,11 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cnnlab.layers import AvgPool2d, Conv2d, MaxPool2d
-from cnnlab.ops.conv import conv2d_backward, conv2d_forward
-from cnnlab.ops.pool import (
-    avgpool2d_backward, avgpool2d_forward, global_avgpool2d_backward, global_avgpool2d_forward, maxpool2d_backward,
-    maxpool2d_forward,
-)
+from cnnlab.engines import (avgpool2d_backward, avgpool2d_forward, conv2d_backward, conv2d_forward, maxpool2d_backward,
+                            maxpool2d_forward)
+from cnnlab.ops.pool import global_avgpool2d_backward, global_avgpool2d_forward
 from cnnlab.ops.reference import (
     avgpool2d_backward_naive, avgpool2d_forward_naive, conv2d_backward_naive, conv2d_forward_naive,
     maxpool2d_backward_naive, maxpool2d_forward_naive,

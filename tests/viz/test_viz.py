@@ -1,4 +1,4 @@
-"""cnnlab.viz: every picture shows cnnlab's own numbers; figures are headless, saved by suffix,
+"""cnnlab.lab.viz: every picture shows cnnlab's own numbers; figures are headless, saved by suffix,
 with colour bars and zero-centred diverging maps."""
 import matplotlib
 import numpy as np
@@ -7,8 +7,9 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 from PIL import Image
 
-from cnnlab import explain, viz, zoo
-from cnnlab.kernels import KERNELS, apply_kernel
+from cnnlab.lab import explain, viz
+from cnnlab.models import zoo
+from cnnlab.lab.filters import KERNELS, apply_kernel
 from cnnlab.layers import Conv2d, Dense, Flatten, MaxPool2d, ReLU
 from cnnlab.models import Sequential
 from cnnlab.ops.conv import conv2d_forward

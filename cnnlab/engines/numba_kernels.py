@@ -1,0 +1,697 @@
+"""Compiled loops for the memory-bound parts of convolution, ReLU, max pooling and batch norm.
+
+Imported lazily through ``cnnlab.engines.runtime.kernels()``; nothing else imports Numba. Each kernel
+writes into arrays its caller allocated (so the caller owns shapes, dtypes and the NumPy
+fallback) and returns nothing. The im2col/col2im, layout, ReLU and pooling kernels compute
+exactly what the NumPy code of ``cnnlab.ops.conv`` / ``pool`` / ``activation`` computes,
+element by element, including which maximum wins a tie, NaN propagation and the order of
+the additions where windows overlap (tested bit for bit). The direct convolution sums in
+its own fixed order (equal to float rounding, tested against the reference loops and
+PyTorch); the fused kernels repeat the arithmetic of the plain ones, so fusing never
+changes a bit. Batch norm sums in float64 (NumPy's path sums in the input's dtype): the same
+values to float rounding, tested against NumPy and PyTorch.
+
+Why they pay (measured on 2 cores, batch 64, see BENCHMARKS.md): NumPy runs these steps as
+several separate passes over arrays of megabytes, on one core; here each is a single pass,
+split over the cores with ``prange``, and steps that follow each other are fused (bias with
+the layout change after the GEMM; bias, ReLU and max pooling in one read of the GEMM output).
+
+Compilation: ``cache=True`` stores the machine code next to this file (or in
+``NUMBA_CACHE_DIR``), so only the first run on a machine pays it: 0.3-3 s per kernel and
+dtype, about 25 s for all of them (float32), 0.5 s to load them from the cache afterwards.
+``fastmath`` stays off: results must not depend on the engine.
+
+Layout words used below: ``g`` is a GEMM-side array ``(F, N*P)``, P = H_out*W_out, i.e.
+``(F, N, H_out, W_out)`` flattened; ``nchw`` is the usual ``(N, F, H_out, W_out)``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = ["im2col", "col2im", "g_to_nchw", "nchw_to_g", "relu_forward", "relu_backward", "maxpool_forward",
+           "maxpool_backward", "g_bias_relu_maxpool", "maxpool_relu_backward_to_g", "direct_conv_forward",
+           "direct_conv_relu_maxpool", "direct_conv_backward_w", "direct_conv_relu_maxpool_backward_w",
+           "direct_conv_backward_x", "batchnorm_forward_train", "batchnorm_backward_train", "warm_up"]
+
+_jit = njit(parallel=True, cache=True, fastmath=False, nogil=True)
+
+
+@_jit
+def warm_up(x):
+    """A trivial parallel loop: starts the threading layer (``cnnlab.engines.runtime.kernels``)."""
+    for i in prange(x.shape[0]):
+        x[i] = i
+
+
+# Speed rule for every loop below: index 1-D views from 0 (``dst = cols[r, a:b]``, then
+# ``dst[q]`` for q in range(...)). Numba wraps negative indices as Python does, so an index it
+# cannot prove non-negative (``cols[r, a + q]``) costs a check per element and stops the loop
+# from being vectorized: measured 4-6x slower copies.
+
+
+# ----- im2col / col2im (classic layout, any stride) ------------------------------------------------
+@_jit
+def im2col(x, KH, KW, sh, sw, ph, pw, H_out, W_out, cols):
+    """cols[(c, i, j), (n, oh, ow)] = x_pad[n, c, oh*sh + i, ow*sw + j] (zeros outside x).
+
+    x: (N, C, H, W), C-contiguous; cols: (C*KH*KW, N*H_out*W_out), written in full.
+    """
+    N, C, H, W = x.shape
+    P = H_out * W_out
+    same = sh == 1 and sw == 1 and H_out == H and W_out == W
+    for t in prange(C * KH * KW * N):
+        r = t // N
+        n = t - r * N
+        c = r // (KH * KW)
+        ij = r - c * (KH * KW)
+        i = ij // KW
+        j = ij - i * KW
+        dst = cols[r, n * P:(n + 1) * P]
+        src = x[n, c].reshape(H * W)
+        if same:
+            # stride 1, output as large as the input: the whole patch row is the image shifted
+            # by (i - ph, j - pw): one long copy, then zeros where a row wrapped into its neighbour
+            off = (i - ph) * W + (j - pw)  # dst[q] = src[q + off] for lo <= q < hi
+            lo = min(P, max(0, -off))
+            hi = max(lo, min(P, P - off))
+            dst[:lo] = 0
+            dst[lo:hi] = src[lo + off:hi + off]
+            dst[hi:] = 0
+            for ow in range(max(0, pw - j)):
+                for oh in range(H):
+                    dst[oh * W + ow] = 0
+            for ow in range(max(0, W + pw - j), W):
+                for oh in range(H):
+                    dst[oh * W + ow] = 0
+            continue
+        lo = 0  # valid output columns: 0 <= ow*sw + j - pw < W
+        while lo < W_out and lo * sw + j - pw < 0:
+            lo += 1
+        hi = W_out
+        while hi > lo and (hi - 1) * sw + j - pw >= W:
+            hi -= 1
+        for oh in range(H_out):
+            d = dst[oh * W_out:(oh + 1) * W_out]
+            h = oh * sh + i - ph
+            if h < 0 or h >= H:
+                d[:] = 0
+                continue
+            d[:lo] = 0
+            d[hi:] = 0
+            s = src[h * W + lo * sw + j - pw:]
+            dm = d[lo:hi]
+            for q in range(hi - lo):
+                dm[q] = s[q * sw]
+
+
+@_jit
+def col2im(cols, KH, KW, sh, sw, ph, pw, H_out, W_out, dx):
+    """dx[n, c] = sum over (i, j) of the columns added back onto their patches (overwrites dx).
+
+    The (i, j) order is NumPy ``col2im``'s, so every pixel's sum is rounded identically. For
+    stride 1 and output as large as the input, the wrapped entries of ``cols`` are set to 0
+    first (cols is the caller's scratch array) so that each (i, j) is one long add.
+    cols: (C*KH*KW, N*H_out*W_out); dx: (N, C, H, W), C-contiguous.
+    """
+    N, C, H, W = dx.shape
+    P = H_out * W_out
+    same = sh == 1 and sw == 1 and H_out == H and W_out == W
+    for t in prange(C * N):  # c-major: consecutive tasks read consecutive segments of the same rows
+        c = t // N
+        n = t - c * N
+        d = dx[n, c].reshape(H * W)
+        d[:] = 0
+        for i in range(KH):
+            for j in range(KW):
+                src = cols[(c * KH + i) * KW + j, n * P:(n + 1) * P]
+                if same:
+                    for ow in range(max(0, pw - j)):
+                        for oh in range(H):
+                            src[oh * W + ow] = 0
+                    for ow in range(max(0, W + pw - j), W):
+                        for oh in range(H):
+                            src[oh * W + ow] = 0
+                    off = (i - ph) * W + (j - pw)  # d[q + off] += src[q] for lo <= q < hi
+                    lo = min(P, max(0, -off))
+                    hi = max(lo, min(P, P - off))
+                    dd = d[lo + off:hi + off]
+                    ss = src[lo:hi]
+                    for q in range(hi - lo):
+                        dd[q] += ss[q]
+                    continue
+                lo = 0
+                while lo < W_out and lo * sw + j - pw < 0:
+                    lo += 1
+                hi = W_out
+                while hi > lo and (hi - 1) * sw + j - pw >= W:
+                    hi -= 1
+                for oh in range(H_out):
+                    h = oh * sh + i - ph
+                    if h < 0 or h >= H or hi <= lo:
+                        continue
+                    dd = d[h * W + lo * sw + j - pw:]
+                    ss = src[oh * W_out + lo:oh * W_out + hi]
+                    for q in range(hi - lo):
+                        dd[q * sw] += ss[q]
+
+
+# ----- layout changes around the GEMM ---------------------------------------------------------------
+@_jit
+def g_to_nchw(g, b, use_bias, out):
+    """out[n, f, p] = g[f, n*P + p] (+ b[f]): the forward's transposing copy with the bias add.
+
+    g: (F, N*P); b: (F,) (ignored unless use_bias); out: (N, F, P).
+    """
+    N, F, P = out.shape
+    for t in prange(F * N):  # f-major: g is read row after row
+        f = t // N
+        n = t - f * N
+        s = g[f, n * P:(n + 1) * P]
+        o = out[n, f]
+        if use_bias:
+            bf = b[f]
+            for p in range(P):
+                o[p] = s[p] + bf
+        else:
+            o[:] = s
+
+
+@_jit
+def nchw_to_g(a, g):
+    """g[f, n*P + p] = a[n, f, p]: dout laid out for the backward GEMMs. a: (N, F, P); g: (F, N*P)."""
+    N, F, P = a.shape
+    for t in prange(F * N):
+        f = t // N
+        n = t - f * N
+        g[f, n * P:(n + 1) * P] = a[n, f]
+
+
+# ----- ReLU -------------------------------------------------------------------------------------------
+@_jit
+def relu_forward(x, out, mask):
+    """out = np.maximum(x, 0) (NaN stays NaN), mask = x > 0; flat arrays of one length.
+
+    Written as selects, not branches: the sign of an activation is a coin toss, and a
+    mispredicted branch per element costs more than the whole memory pass.
+    """
+    for k in prange(x.shape[0]):
+        v = x[k]
+        pos = v > 0
+        mask[k] = pos
+        out[k] = v if (pos or v != v) else 0
+
+
+@_jit
+def relu_backward(dout, mask, dx):
+    """dx = dout * mask, the product itself (a masked-out NaN stays NaN, -x gives -0, as NumPy's)."""
+    for k in prange(dout.shape[0]):
+        dx[k] = dout[k] * mask[k]
+
+
+# ----- max pooling ---------------------------------------------------------------------------------------
+# The rule, as the NumPy path computes it: a running ``np.maximum`` over the window in row-major
+# order (so a NaN makes the result NaN from then on) and an offset that moves only on a strictly
+# greater value (the FIRST maximum wins a tie; nothing moves it after a NaN). Written like that
+# per element it is slow (unpredictable branches); so each window is first reduced without NaN
+# care, while noting whether it held a NaN, and only such rare windows are redone exactly.
+@njit(cache=True, fastmath=False)
+def _window_exact(src, r, row, KH, KW, shift, zero, relu):
+    """(max, first offset) of the window at src[r + i*row + j], exactly as the NumPy path,
+    after adding ``shift`` and (when ``relu``) applying ReLU (NaN stays NaN)."""
+    best = zero
+    arg = 0
+    for i in range(KH):
+        for j in range(KW):
+            v = src[r + i * row + j] + shift
+            if relu and not v > zero and v == v:
+                v = zero
+            if i == 0 and j == 0:
+                best = v
+            elif v > best:
+                best = v
+                arg = i * KW + j
+            elif v != v:
+                best = v
+    return best, arg
+
+
+@njit(cache=True, fastmath=False, inline="always")  # inlined: a per-plane / per-window hot spot
+def _window_fast(src, r, row, KH, KW, shift, zero, relu):
+    """(max, first offset, held a NaN) of a window; exact whenever it held no NaN."""
+    if KH == 2 and KW == 2:  # the usual 2x2 pool, unrolled
+        u0 = src[r] + shift
+        u1 = src[r + 1] + shift
+        u2 = src[r + row] + shift
+        u3 = src[r + row + 1] + shift
+        nan = (u0 != u0) | (u1 != u1) | (u2 != u2) | (u3 != u3)
+        if relu:
+            u0, u1, u2, u3 = max(u0, zero), max(u1, zero), max(u2, zero), max(u3, zero)
+        best = u0
+        arg = 0
+        if u1 > best:
+            best = u1
+            arg = 1
+        if u2 > best:
+            best = u2
+            arg = 2
+        if u3 > best:
+            best = u3
+            arg = 3
+        return best, arg, nan
+    best = zero
+    arg = 0
+    nan = False
+    for i in range(KH):
+        for j in range(KW):
+            v = src[r + i * row + j] + shift
+            nan |= v != v
+            if relu:
+                v = max(v, zero)
+            if (i == 0 and j == 0) or v > best:
+                best = v
+                arg = i * KW + j
+    return best, arg, nan
+
+
+@njit(cache=True, fastmath=False, inline="always")  # inlined: a per-plane / per-window hot spot
+def _relu_pool2x2_row(src, r0, row, shift, zero, prow, arow):
+    """prow[qw], arow[qw] = max and first-max offset of relu(window + shift) for the 2x2 windows
+    at src[r0 + 2*qw], src[r0 + row + 2*qw]; written with selects so that the row vectorizes
+    (35% faster than window by window), then the rare windows that held a NaN redone exactly."""
+    Wq = prow.shape[0]
+    a = src[r0:r0 + 2 * Wq]
+    b = src[r0 + row:r0 + row + 2 * Wq]
+    anynan = False
+    for qw in range(Wq):
+        u0 = a[2 * qw] + shift
+        u1 = a[2 * qw + 1] + shift
+        u2 = b[2 * qw] + shift
+        u3 = b[2 * qw + 1] + shift
+        anynan |= (u0 != u0) | (u1 != u1) | (u2 != u2) | (u3 != u3)
+        v0 = u0 if u0 > zero else zero
+        v1 = u1 if u1 > zero else zero
+        v2 = u2 if u2 > zero else zero
+        v3 = u3 if u3 > zero else zero
+        g = v1 > v0
+        best = v1 if g else v0
+        arg = 1 if g else 0
+        g = v2 > best
+        best = v2 if g else best
+        arg = 2 if g else arg
+        g = v3 > best
+        best = v3 if g else best
+        arg = 3 if g else arg
+        prow[qw] = best
+        arow[qw] = arg
+    if anynan:
+        for qw in range(Wq):
+            best, arg = _window_exact(src, r0 + 2 * qw, row, 2, 2, shift, zero, True)
+            prow[qw] = best
+            arow[qw] = arg
+
+
+@_jit
+def maxpool_forward(x, KH, KW, sh, sw, ph, pw, zero, out, argmax):
+    """out = max over each window (-inf padding), argmax = offset i*KW + j of its first maximum.
+
+    x: (N, C, H, W); out, argmax: (N, C, H_out, W_out); zero: 0 in x's dtype.
+    """
+    N, C, H, W = x.shape
+    H_out, W_out = out.shape[2], out.shape[3]
+    for t in prange(N * C):
+        n = t // C
+        c = t - n * C
+        src = x[n, c].reshape(H * W)
+        for oh in range(H_out):
+            h0 = oh * sh - ph
+            for ow in range(W_out):
+                w0 = ow * sw - pw
+                if h0 >= 0 and w0 >= 0 and h0 + KH <= H and w0 + KW <= W:  # inside: no padding
+                    r = h0 * W + w0
+                    best, arg, nan = _window_fast(src, r, W, KH, KW, zero, zero, False)
+                    if nan:
+                        best, arg = _window_exact(src, r, W, KH, KW, zero, zero, False)
+                else:  # a border window: -inf where it overhangs
+                    best = -np.inf
+                    arg = 0
+                    for i in range(KH):
+                        h = h0 + i
+                        for j in range(KW):
+                            w = w0 + j
+                            v = x[n, c, h, w] if (0 <= h < H and 0 <= w < W) else -np.inf
+                            if i == 0 and j == 0:
+                                best = v
+                            elif v > best:
+                                best = v
+                                arg = i * KW + j
+                            elif v != v:
+                                best = v
+                out[n, c, oh, ow] = best
+                argmax[n, c, oh, ow] = arg
+
+
+@_jit
+def maxpool_backward(dout, argmax, KH, KW, sh, sw, ph, pw, dx):
+    """dx = each window's gradient added onto its selected pixel (overwrites dx).
+
+    Overlapping windows add in the NumPy path's order (by window offset, then position), so
+    the sums round identically. dout, argmax: (N, C, H_out, W_out); dx: (N, C, H, W).
+    """
+    N, C, H, W = dx.shape
+    H_out, W_out = dout.shape[2], dout.shape[3]
+    overlap = sh < KH or sw < KW
+    for t in prange(N * C):
+        n = t // C
+        c = t - n * C
+        dx[n, c] = 0
+        for k in range(KH * KW if overlap else 1):
+            for oh in range(H_out):
+                for ow in range(W_out):
+                    a = argmax[n, c, oh, ow]
+                    if overlap and a != k:
+                        continue
+                    i = a // KW
+                    h = oh * sh + i - ph
+                    w = ow * sw + (a - i * KW) - pw
+                    if 0 <= h < H and 0 <= w < W:
+                        dx[n, c, h, w] += dout[n, c, oh, ow]
+
+
+# ----- fused: GEMM output -> bias -> ReLU -> max pool (windows that tile the map) ------------------------------
+@njit(cache=True, fastmath=False, inline="always")  # inlined: the per-plane hot spot of both fused kernels
+def _bias_relu_pool_plane(src, row, KH, KW, bias, zero, prow, arow):
+    """prow, arow = maxpool(relu(plane + bias)) and its first-max offsets, for one plane whose
+    rows start ``row`` apart in ``src`` (W_out for the GEMM output, Wp for the wide grid).
+    prow, arow: (Hq, Wq); the windows (KH, KW) tile the plane."""
+    Hq, Wq = prow.shape
+    for qh in range(Hq):
+        if KH == 2 and KW == 2:
+            _relu_pool2x2_row(src, qh * 2 * row, row, bias, zero, prow[qh], arow[qh])
+            continue
+        for qw in range(Wq):
+            r = qh * KH * row + qw * KW
+            best, arg, nan = _window_fast(src, r, row, KH, KW, bias, zero, True)
+            if nan:
+                best, arg = _window_exact(src, r, row, KH, KW, bias, zero, True)
+            prow[qh, qw] = best
+            arow[qh, qw] = arg
+
+
+@_jit
+def g_bias_relu_maxpool(g, b, zero, H_out, W_out, KH, KW, pooled, argmax):
+    """pooled = maxpool(relu(g + b)) read straight from the GEMM output, in one pass.
+
+    The numbers of ``g_to_nchw`` + ``relu_forward`` + ``maxpool_forward`` (the same float
+    adds, the same tie rule), without writing the full-size activations. ``b`` is zeros for
+    a conv without bias (adding +0 changes no value); ``zero`` is 0 in g's dtype, so that
+    every intermediate keeps that dtype.
+    g: (F, N*H_out*W_out); b: (F,); pooled, argmax: (N, F, H_out//KH, W_out//KW).
+    """
+    N, F = pooled.shape[:2]
+    P = H_out * W_out
+    for t in prange(F * N):  # f-major: g is read row after row
+        f = t // N
+        n = t - f * N
+        _bias_relu_pool_plane(g[f, n * P:(n + 1) * P], W_out, KH, KW, b[f], zero, pooled[n, f], argmax[n, f])
+
+
+@_jit
+def maxpool_relu_backward_to_g(dpool, pooled, argmax, H_out, W_out, KH, KW, g):
+    """g = the conv output's gradient in GEMM layout: each window's gradient at its maximum
+    where that maximum was positive (ReLU passed it), zero elsewhere (overwrites g).
+
+    dpool, pooled, argmax: (N, F, Hp, Wp); g: (F, N*H_out*W_out).
+    """
+    N, F, Hp, Wp = dpool.shape
+    P = H_out * W_out
+    for t in prange(F * N):
+        f = t // N
+        n = t - f * N
+        base = n * P
+        dst = g[f, base:base + P]
+        dst[:] = 0
+        for qh in range(Hp):
+            for qw in range(Wp):
+                a = argmax[n, f, qh, qw]
+                i = a // KW
+                d = dpool[n, f, qh, qw]
+                dst[(qh * KH + i) * W_out + qw * KW + (a - i * KW)] = d if pooled[n, f, qh, qw] > 0 else 0
+
+
+# ----- direct convolution, stride 1 (few input values per output: C*KH*KW small) ------------------------------
+# A first layer (1 channel, 3x3: 9 products per output) gains nothing from a GEMM: im2col copies
+# 9 values to save 9 multiply-adds. These loops convolve directly, on the *wide* grid of
+# ``cnnlab.ops.im2col``: each zero-padded image plane is flat with rows Wp = W + 2*pw apart
+# (``xpf``: (N, C, size), size = Hp*Wp + KW - 1), so tap (i, j) of every output at once is one
+# contiguous slice ``xpf[n, c, i*Wp + j : i*Wp + j + L]``, L = H_out*Wp, and each tap is one
+# long vectorized multiply-add. The wide grid has Wp - W_out extra columns per row (garbage,
+# never read out; zero gradient). Every sum has one fixed order, whatever the thread count,
+# and the fused variants run the very same arithmetic, so fused and layer-by-layer agree bit
+# for bit:
+#   out[n, f, oh, ow] = (sum over c, i, j in that order, from 0, of w[f,c,i,j]*xp[...]) + b[f]
+#   dw[f, c, i, j]    = sum over q (wide positions) of (sum over n of d*xp)
+#   db[f]             = sum over q of (sum over n of d)
+#   dx[n, c, h, w]    = sum over f, i, j in that order of w[f,c,i,j]*d[...]
+@njit(cache=True, fastmath=False, inline="always")  # inlined: a per-plane / per-window hot spot
+def _conv_plane(xpf, w, n, f, Wp, acc):
+    """acc[q] = sum over (c, i, j) of w[f, c, i, j] * xpf[n, c, i*Wp + j + q], q < L (the wide plane)."""
+    C, KH, KW = w.shape[1], w.shape[2], w.shape[3]
+    L = acc.shape[0]
+    acc[:] = 0
+    for c in range(C):
+        for i in range(KH):
+            if KW == 3:  # the usual 3-wide kernel: three taps per pass over acc, same order of adds
+                w0, w1, w2 = w[f, c, i, 0], w[f, c, i, 1], w[f, c, i, 2]
+                s0 = xpf[n, c, i * Wp:i * Wp + L]
+                s1 = xpf[n, c, i * Wp + 1:i * Wp + 1 + L]
+                s2 = xpf[n, c, i * Wp + 2:i * Wp + 2 + L]
+                for q in range(L):
+                    acc[q] = ((acc[q] + w0 * s0[q]) + w1 * s1[q]) + w2 * s2[q]
+                continue
+            for j in range(KW):
+                wt = w[f, c, i, j]
+                src = xpf[n, c, i * Wp + j:i * Wp + j + L]
+                for q in range(L):
+                    acc[q] += wt * src[q]
+
+
+@_jit
+def direct_conv_forward(xpf, w, b, Wp, out):
+    """out = conv(x, w) + b, stride 1. xpf: (N, C, size) flat padded planes; w: (F, C, KH, KW);
+    b: (F,); out: (N, F, H_out, W_out)."""
+    N, F, H_out, W_out = out.shape
+    L = H_out * Wp
+    for n in prange(N):
+        acc = np.empty(L, dtype=out.dtype)
+        for f in range(F):
+            _conv_plane(xpf, w, n, f, Wp, acc)
+            bf = b[f]
+            for oh in range(H_out):
+                o = out[n, f, oh]
+                a = acc[oh * Wp:oh * Wp + W_out]
+                for ow in range(W_out):
+                    o[ow] = a[ow] + bf
+
+
+@_jit
+def direct_conv_relu_maxpool(xpf, w, b, Wp, H_out, W_out, zero, pooled, argmax):
+    """pooled = maxpool(relu(conv(x, w) + b)), stride-1 conv, pooling windows that tile its
+    output; never writes the full-size activations. pooled, argmax: (N, F, H_out//PH, W_out//PW)."""
+    N, F, Hq, Wq = pooled.shape
+    PH, PW = H_out // Hq, W_out // Wq
+    L = H_out * Wp
+    for n in prange(N):
+        acc = np.empty(L, dtype=pooled.dtype)
+        for f in range(F):
+            _conv_plane(xpf, w, n, f, Wp, acc)
+            _bias_relu_pool_plane(acc, Wp, PH, PW, b[f], zero, pooled[n, f], argmax[n, f])
+
+
+@njit(cache=True, fastmath=False, inline="always")  # inlined: a per-plane / per-window hot spot
+def _accumulate_plane(xpf, n, Wp, dwide, acc, accb):
+    """acc[c, i, j, q] += dwide[q] * xpf[n, c, i*Wp + j + q]; accb[q] += dwide[q]."""
+    C, KH, KW, L = acc.shape
+    for q in range(L):
+        accb[q] += dwide[q]
+    for c in range(C):
+        for i in range(KH):
+            for j in range(KW):
+                a = acc[c, i, j]
+                src = xpf[n, c, i * Wp + j:i * Wp + j + L]
+                for q in range(L):
+                    a[q] += dwide[q] * src[q]
+
+
+@njit(cache=True, fastmath=False)
+def _finish_dw(acc, accb, f, dw, db):
+    C, KH, KW, L = acc.shape
+    for c in range(C):
+        for i in range(KH):
+            for j in range(KW):
+                a = acc[c, i, j]
+                s = a[0]
+                for q in range(1, L):
+                    s += a[q]
+                dw[f, c, i, j] = s
+    s = accb[0]
+    for q in range(1, L):
+        s += accb[q]
+    db[f] = s
+
+
+@_jit
+def direct_conv_backward_w(xpf, d, Wp, dw, db):
+    """dw, db of the direct convolution from dout d: (N, F, H_out, W_out); dw: (F, C, KH, KW); db: (F,)."""
+    N, F, H_out, W_out = d.shape
+    C, KH, KW = dw.shape[1], dw.shape[2], dw.shape[3]
+    L = H_out * Wp
+    for f in prange(F):
+        acc = np.zeros((C, KH, KW, L), dtype=dw.dtype)
+        accb = np.zeros(L, dtype=dw.dtype)
+        dwide = np.zeros(L, dtype=dw.dtype)  # the garbage columns stay 0
+        for n in range(N):
+            for oh in range(H_out):
+                dwide[oh * Wp:oh * Wp + W_out] = d[n, f, oh]
+            _accumulate_plane(xpf, n, Wp, dwide, acc, accb)
+        _finish_dw(acc, accb, f, dw, db)
+
+
+@_jit
+def direct_conv_relu_maxpool_backward_w(xpf, dpool, pooled, argmax, Wp, H_out, W_out, dw, db):
+    """dw, db of the fused block: each image's conv gradient (zero but at the windows' positive
+    maxima) is built on the wide grid and accumulated exactly as ``direct_conv_backward_w``
+    accumulates it (the same bits), without the full-size gradient array."""
+    N, F, Hq, Wq = dpool.shape
+    PH, PW = H_out // Hq, W_out // Wq
+    C, KH, KW = dw.shape[1], dw.shape[2], dw.shape[3]
+    L = H_out * Wp
+    for f in prange(F):
+        acc = np.zeros((C, KH, KW, L), dtype=dw.dtype)
+        accb = np.zeros(L, dtype=dw.dtype)
+        dwide = np.zeros(L, dtype=dw.dtype)
+        for n in range(N):
+            dwide[:] = 0
+            for qh in range(Hq):
+                for qw in range(Wq):
+                    if pooled[n, f, qh, qw] > 0:
+                        a = argmax[n, f, qh, qw]
+                        i = a // PW
+                        dwide[(qh * PH + i) * Wp + qw * PW + a - i * PW] = dpool[n, f, qh, qw]
+            _accumulate_plane(xpf, n, Wp, dwide, acc, accb)
+        _finish_dw(acc, accb, f, dw, db)
+
+
+@_jit
+def direct_conv_backward_x(d, w, Wp, ph, pw, dx):
+    """dx of the direct convolution (stride 1): each tap adds ``w[f, c, i, j] * d[n, f]`` onto the
+    shifted wide plane, over f, i, j in that order. d: (N, F, H_out, W_out); dx: (N, C, H, W)."""
+    N, F, H_out, W_out = d.shape
+    C, KH, KW = w.shape[1], w.shape[2], w.shape[3]
+    H, W = dx.shape[2], dx.shape[3]
+    L = H_out * Wp
+    size = (H + 2 * ph) * Wp + KW - 1
+    for n in prange(N):
+        dwide = np.zeros((F, L), dtype=dx.dtype)
+        for f in range(F):
+            for oh in range(H_out):
+                dwide[f, oh * Wp:oh * Wp + W_out] = d[n, f, oh]
+        buf = np.empty(size, dtype=dx.dtype)
+        for c in range(C):
+            buf[:] = 0
+            for f in range(F):
+                df = dwide[f]
+                for i in range(KH):
+                    for j in range(KW):
+                        wt = w[f, c, i, j]
+                        dst = buf[i * Wp + j:i * Wp + j + L]
+                        for q in range(L):
+                            dst[q] += wt * df[q]
+            for h in range(H):
+                dx[n, c, h, :] = buf[(h + ph) * Wp + pw:(h + ph) * Wp + pw + W]
+
+
+# ----- batch normalization, training (channels on axis 1) ---------------------------------------------------
+# Sums run in float64 in a fixed order (four running sums per row, then a fixed combination),
+# the same on every machine: four sums rather than one let the adds overlap (a single running
+# sum waits ~4 cycles per element).
+@njit(inline="always")
+def _row_sums(a, b, shift):
+    """``(sum(a - shift), sum((a - shift) * (b - shift)))`` in float64 (a, b: 1-D, equal length)."""
+    s0 = s1 = s2 = s3 = 0.0
+    q0 = q1 = q2 = q3 = 0.0
+    L = a.shape[0]
+    q = 0
+    while q + 4 <= L:
+        d0, d1, d2, d3 = a[q] - shift, a[q + 1] - shift, a[q + 2] - shift, a[q + 3] - shift
+        s0 += d0
+        s1 += d1
+        s2 += d2
+        s3 += d3
+        q0 += d0 * (b[q] - shift)
+        q1 += d1 * (b[q + 1] - shift)
+        q2 += d2 * (b[q + 2] - shift)
+        q3 += d3 * (b[q + 3] - shift)
+        q += 4
+    while q < L:
+        d0 = a[q] - shift
+        s0 += d0
+        q0 += d0 * (b[q] - shift)
+        q += 1
+    return (s0 + s1) + (s2 + s3), (q0 + q1) + (q2 + q3)
+
+
+@_jit
+def batchnorm_forward_train(x, gamma, beta, eps, mean, var, xhat, out):
+    """Batch statistics per channel, then ``xhat = (x - mean) / sqrt(var + eps)`` and
+    ``out = gamma * xhat + beta``; ``var`` is the biased variance.
+
+    Two passes over each channel for the statistics (the mean, then the squares of x - mean:
+    no cancellation), float64 throughout, rounded once when written.
+    x, xhat, out: (N, C, L), C-contiguous; gamma, beta: (C,); mean, var: (C,) float64.
+    """
+    N, C, L = x.shape
+    m = N * L
+    for c in prange(C):
+        s = 0.0
+        for n in range(N):
+            s += _row_sums(x[n, c], x[n, c], 0.0)[0]
+        mu = s / m
+        ss = 0.0
+        for n in range(N):
+            ss += _row_sums(x[n, c], x[n, c], mu)[1]
+        v = ss / m
+        mean[c] = mu
+        var[c] = v
+        inv_std = 1.0 / np.sqrt(v + eps)
+        g, b = np.float64(gamma[c]), np.float64(beta[c])
+        for n in range(N):
+            src, dh, do = x[n, c], xhat[n, c], out[n, c]
+            for q in range(L):
+                h = (np.float64(src[q]) - mu) * inv_std
+                dh[q] = h
+                do[q] = g * h + b
+
+
+@_jit
+def batchnorm_backward_train(dout, xhat, scale, dgamma, dbeta, dx):
+    """``dbeta = sum(dout)``, ``dgamma = sum(dout * xhat)`` per channel, and
+    ``dx = scale * (dout - dbeta / m - xhat * dgamma / m)`` with ``scale = gamma / sqrt(var + eps)``.
+
+    dout, xhat, dx: (N, C, L), C-contiguous; scale, dgamma, dbeta: (C,).
+    """
+    N, C, L = dout.shape
+    m = N * L
+    for c in prange(C):
+        sb = sg = 0.0
+        for n in range(N):
+            b, g = _row_sums(dout[n, c], xhat[n, c], 0.0)  # sum(dout), sum(dout * xhat); - 0.0 is exact
+            sb += b
+            sg += g
+        dbeta[c] = sb
+        dgamma[c] = sg
+        k, mb, mg = np.float64(scale[c]), sb / m, sg / m
+        for n in range(N):
+            d, h, out = dout[n, c], xhat[n, c], dx[n, c]
+            for q in range(L):
+                out[q] = k * ((np.float64(d[q]) - mb) - np.float64(h[q]) * mg)

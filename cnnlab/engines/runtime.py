@@ -1,0 +1,236 @@
+"""The default engine (``"numba"`` or ``"numpy"``: what ``impl="fast"`` means) and the Numba runtime.
+
+Matrix products always go to NumPy's BLAS (``@``). The copies, adds and comparisons around
+them (im2col/col2im, bias, ReLU, max pooling and their backward passes) are what NumPy runs
+one pass at a time on ONE core; with Numba they run as compiled loops on every core, several
+steps fused into one pass over memory (see ``cnnlab/engines/numba_kernels.py``). Both engines
+compute the same numbers (the tests run the op suites under each and against PyTorch).
+
+This module is the ONE place that decides:
+
+* ``HAVE_NUMBA``: Numba imports, and ``CNNLAB_NO_NUMBA`` is not set to a true value
+  (``CNNLAB_NO_NUMBA=1 python ...`` forces the pure-NumPy path).
+* :func:`use_numba` / :func:`kernels`: what the ops ask at call time.
+* :func:`set_backend` / :func:`backend`: switch for a block of code (tests, benchmarks).
+
+Threads: the kernels and NumPy's BLAS take turns on the same cores, many times per training
+step, so starting a parallel kernel must be cheap, and no thread may keep spinning on a core
+while the other pool works (all measured on 2 cores, simple_cnn, batch 64):
+
+* the kernels run on Numba's OpenMP layer with a short spin, ``GOMP_SPINCOUNT=1000`` (about
+  25 us; set for Numba's libgomp only, while it loads, then removed from the environment):
+  a kernel then starts in ~2 us when another just ended, and the workers sleep before the
+  next GEMM needs the cores. Measured: 16.4 ms per step, against 30.7 ms with OpenMP's
+  default spin (~0.1 s: the workers fight OpenBLAS) and 21.3 ms with Numba's ``workqueue``
+  layer (50-80 us per start). Without OpenMP, Numba falls back to TBB or workqueue.
+  ``NUMBA_THREADING_LAYER`` and ``GOMP_SPINCOUNT`` / ``OMP_WAIT_POLICY``, when set, win;
+* OpenBLAS's worker threads spin ~0.1 s after every matrix product (1 << 28 cycles) before
+  they sleep; a step runs a product every millisecond or two, so one core is never free for
+  the kernels (process CPU = 1.9 x wall time, 20-35% slower steps). :func:`calm_openblas`
+  makes them sleep at once, exactly what OpenBLAS's own ``OPENBLAS_THREAD_TIMEOUT=4`` does
+  when set before NumPy is imported; it runs when the kernels are first loaded, unless
+  ``OPENBLAS_THREAD_TIMEOUT`` is already set or ``CNNLAB_KEEP_OPENBLAS=1``;
+* GNU OpenMP cannot be used again in a process forked after it started (it would abort), so
+  a child forked from a process that ran the kernels uses the NumPy backend (same numbers,
+  slower); ``multiprocessing`` with the ``"spawn"`` start method keeps the kernels;
+* calls into the kernels take one process-wide lock (uncontended: ~0.1 us), so two Python
+  threads never run two 2-thread kernels on 2 cores at once.
+
+Example:
+    >>> from cnnlab.engines import runtime as backend
+    >>> backend.get_backend() in ("numba", "numpy")
+    True
+    >>> with backend.backend("numpy"):
+    ...     backend.use_numba()
+    False
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.util
+import os
+import threading
+
+__all__ = ["HAVE_NUMBA", "BACKENDS", "use_numba", "require_numba", "kernels", "get_backend", "set_backend",
+           "backend", "threading_layer", "calm_openblas"]
+
+#: backend names accepted by :func:`set_backend`
+BACKENDS = ("numba", "numpy")
+
+
+def _env_disables_numba() -> bool:
+    return os.environ.get("CNNLAB_NO_NUMBA", "").strip().lower() not in ("", "0", "false", "no")
+
+
+# find_spec, not import: importing numba costs ~0.3 s and ~40 MB, paid only when a kernel is first used
+HAVE_NUMBA: bool = not _env_disables_numba() and importlib.util.find_spec("numba") is not None
+
+_state = {"numba": HAVE_NUMBA}
+_kernels = None
+
+
+def use_numba() -> bool:
+    """Whether the ops should call the Numba kernels now."""
+    return _state["numba"]
+
+
+_lock = threading.Lock()
+
+
+class _Kernels:
+    """The kernels of ``cnnlab.engines.numba_kernels``, each called under one process-wide lock."""
+
+    def __init__(self, module):
+        for name in module.__all__:
+            setattr(self, name, self._locked(getattr(module, name)))
+
+    @staticmethod
+    def _locked(kernel):
+        @functools.wraps(kernel)
+        def call(*args):
+            with _lock:
+                return kernel(*args)
+        call.kernel = kernel
+        return call
+
+
+#: Numba threading layers, best first (see the module docstring)
+LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
+#: GNU OpenMP spin count of the kernels' workers (iterations of ~25 ns before they sleep)
+GOMP_SPIN = "1000"
+_forked_from_omp = False
+
+
+def kernels():
+    """The compiled kernels (``cnnlab.engines.numba_kernels``, imported and started on first use)."""
+    global _kernels
+    if _kernels is None:
+        import numba
+        import numpy as np
+
+        if "NUMBA_THREADING_LAYER" not in os.environ:
+            numba.config.THREADING_LAYER_PRIORITY = list(LAYER_PRIORITY)
+        from cnnlab.engines import numba_kernels as _numba_kernels
+
+        # libgomp reads its settings once, when it loads: at the first parallel kernel
+        own_spin = "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ
+        if own_spin:
+            os.environ["GOMP_SPINCOUNT"] = GOMP_SPIN
+        try:
+            _numba_kernels.warm_up(np.empty(4, dtype=np.int64))
+        finally:
+            if own_spin:
+                del os.environ["GOMP_SPINCOUNT"]  # other OpenMP libraries loaded later keep their defaults
+        if not _env_true("CNNLAB_KEEP_OPENBLAS"):
+            calm_openblas()
+        if numba.threading_layer() == "omp" and hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_after_fork_in_child)
+        _kernels = _Kernels(_numba_kernels)
+    return _kernels
+
+
+def _after_fork_in_child() -> None:
+    """GNU OpenMP aborts a forked child that starts a parallel region: use NumPy there."""
+    global _forked_from_omp
+    _forked_from_omp = True
+    _state["numba"] = False
+
+
+def _env_true(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+_calmed: list[str] = []
+
+
+def calm_openblas(timeout: int = 4) -> list[str]:
+    """Make the OpenBLAS threads of NumPy sleep right after each matrix product.
+
+    Sets ``OPENBLAS_THREAD_TIMEOUT`` (spin ``2**timeout`` cycles, OpenBLAS's minimum is 4),
+    has each loaded OpenBLAS re-read its environment (``openblas_read_env``) and restarts its
+    thread pool (``blas_thread_shutdown_``: the next product starts it again with the new
+    setting, ~20 ms once). Matrix products keep their speed. Does nothing when the variable is
+    already set (OpenBLAS read it at import), off Linux, off the main thread, for other BLAS
+    libraries, or a second time. Not thread-safe against BLAS calls running in other threads
+    at that moment: it runs once, when the first kernel is loaded.
+
+    Returns:
+        the paths of the libraries it reconfigured (empty when it did nothing).
+    """
+    import ctypes
+
+    if (_calmed or "OPENBLAS_THREAD_TIMEOUT" in os.environ or threading.current_thread() is not threading.main_thread()
+            or not os.path.exists("/proc/self/maps")):
+        return list(_calmed)
+    with open("/proc/self/maps", encoding="utf-8", errors="replace") as f:
+        paths = sorted({line.split()[-1] for line in f if "openblas" in line.lower() and ".so" in line})
+    libs = []
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)  # already loaded: the same handle
+            libs.append((path, lib.openblas_read_env, lib.blas_thread_shutdown_))
+        except (OSError, AttributeError):
+            continue
+    if not libs:
+        return []
+    os.environ["OPENBLAS_THREAD_TIMEOUT"] = str(int(timeout))
+    for path, read_env, shutdown in libs:
+        read_env()
+        shutdown()
+        _calmed.append(path)
+    return list(_calmed)
+
+
+def threading_layer() -> str:
+    """The Numba threading layer the kernels run on (``"none"`` without Numba)."""
+    if not HAVE_NUMBA:
+        return "none"
+    kernels()
+    import numba
+
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet: the configured one
+        return str(numba.config.THREADING_LAYER)
+
+
+def get_backend() -> str:
+    """``"numba"`` or ``"numpy"``: the engine the ops use now."""
+    return "numba" if _state["numba"] else "numpy"
+
+
+def require_numba() -> None:
+    """Raise ValueError saying why the Numba engine cannot run here, if it cannot."""
+    if not HAVE_NUMBA or _forked_from_omp:
+        why = "CNNLAB_NO_NUMBA is set" if _env_disables_numba() else "numba is not installed (pip install numba)"
+        if _forked_from_omp:
+            why = ("this process was forked from one that ran the kernels on GNU OpenMP, which cannot run again "
+                   "after a fork; start worker processes with multiprocessing's 'spawn' method")
+        raise ValueError(f"backend 'numba' is not available: {why}.")
+
+
+def set_backend(name: str) -> str:
+    """Choose the engine for the memory-bound parts of the ops; returns the previous name.
+
+    Raises:
+        ValueError: an unknown name, or ``"numba"`` when Numba is missing or disabled by
+            ``CNNLAB_NO_NUMBA``.
+    """
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; expected one of {', '.join(map(repr, BACKENDS))}.")
+    if name == "numba":
+        require_numba()
+    previous = get_backend()
+    _state["numba"] = name == "numba"
+    return previous
+
+
+@contextlib.contextmanager
+def backend(name: str):
+    """Run a block with the given backend, then restore the previous one."""
+    previous = set_backend(name)
+    try:
+        yield
+    finally:
+        set_backend(previous)

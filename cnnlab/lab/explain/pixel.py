@@ -1,0 +1,205 @@
+"""One output value of a convolution, read off a real model's forward and backward passes."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cnnlab.lab.explain._helpers import _hw_text, _is_conv, _kind, _window
+
+
+@dataclass
+class PixelExplanation:
+    """Everything behind one output value of a convolution layer, with real numbers.
+
+    Attributes:
+        layer_index, layer_name: the Conv2d layer explained.
+        at, channel: output position (i, j) and output channel (filter).
+        stride, padding: the layer's settings.
+        window_rows, window_cols: input rows/columns the window covers (may include padding:
+            negative or >= H).
+        layer_input: the conv layer's input for this sample (C_in, H, W).
+        patch: the window's values, zeros where it lies in the padding (C_in, KH, KW).
+        kernel: the filter (C_in, KH, KW).
+        terms: ``patch * kernel`` elementwise (C_in, KH, KW), in float64.
+        bias: the filter's bias (0 without bias).
+        pre_activation: ``terms.sum() + bias`` (float64).
+        model_pre_activation: the model's own conv output at this position.
+        activation_name, activation: the following activation layer and its output there
+            (None when the conv is not followed by one).
+        pool: for a following MaxPool2d: the pooled cell, its window values, the position
+            cnnlab's maxpool backward routes that cell's gradient to (``argmax``, ``routed``)
+            and whether it is this one (``is_max``), else None.
+        grad_layer_input: d(out[channel, i, j]) / d(conv input), from the layer's backward
+            with a one-hot upstream gradient: the filter placed on the window (C_in, H, W).
+        grad_input: the same derivative with respect to the model input, through every
+            earlier layer's backward (ReLU masks and max-pool routing) (C, H, W).
+        backward_steps: ``(layer name, gradient with respect to that layer's input)`` from
+            the explained layer back to the model input.
+    """
+
+    layer_index: int
+    layer_name: str
+    at: tuple[int, int]
+    channel: int
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    window_rows: np.ndarray
+    window_cols: np.ndarray
+    layer_input: np.ndarray
+    patch: np.ndarray
+    kernel: np.ndarray
+    terms: np.ndarray
+    bias: float
+    pre_activation: float
+    model_pre_activation: float
+    activation_name: str | None
+    activation: float | None
+    pool: dict | None
+    grad_layer_input: np.ndarray
+    grad_input: np.ndarray
+    backward_steps: list
+
+    @property
+    def multiply_add(self) -> str:
+        """The multiply-add written out: ``x*w + x*w + ... + bias = pre-activation``."""
+        parts = [f"{p:.3g}*{k:.3g}" for p, k in zip(self.patch.ravel(), self.kernel.ravel())]
+        if len(parts) > 27:
+            parts = parts[:12] + [f"... ({len(parts) - 24} more)"] + parts[-12:]
+        return " + ".join(parts) + f" + bias {self.bias:.4g} = {self.pre_activation:.6g}"
+
+    def __str__(self) -> str:
+        i, j = self.at
+        lines = [
+            f"{self.layer_name}: output channel {self.channel} at (row {i}, col {j})",
+            f"  window on the layer input: rows {self.window_rows[0]}..{self.window_rows[-1]}, "
+            f"cols {self.window_cols[0]}..{self.window_cols[-1]} (stride {_hw_text(self.stride)}, "
+            f"padding {_hw_text(self.padding)}; out-of-range rows/cols are zero padding)",
+            f"  {self.multiply_add}",
+            f"  model's own output there: {self.model_pre_activation:.6g}",
+        ]
+        if self.activation_name is not None:
+            lines.append(f"  after {self.activation_name}: {self.activation:.6g}")
+        if self.pool is not None:
+            p = self.pool
+            lines.append(f"  max pool cell {p['cell']}: window max {p['max']:.6g}; backward routes its gradient to "
+                         f"{p['argmax']}: " + ("this position" if p["is_max"] else "not this position (no gradient)"))
+        nz = np.count_nonzero(self.grad_input)
+        lines.append(f"  backward: a one-hot gradient here reaches {nz} input pixel(s); on the layer input it is the "
+                     f"filter placed on the window")
+        return "\n".join(lines)
+
+
+_ACTIVATIONS = ("ReLU", "LeakyReLU", "Sigmoid", "Tanh")
+
+
+def _pool_routing(src: np.ndarray, layer, at: tuple[int, int]) -> dict | None:
+    """Which max-pool cell position ``at`` of ``src`` (1, 1, H, W) feeds, and whether cnnlab's
+    maxpool backward routes that cell's gradient to it (None if the pooling skips ``at``)."""
+    from cnnlab.ops.pool import maxpool2d_backward, maxpool2d_forward
+
+    (kh, kw), (sh, sw), (ph, pw) = _window(layer)
+    i, j = at
+    pi, pj = (i + ph) // sh, (j + pw) // sw
+    pooled, cache = maxpool2d_forward(src, (kh, kw), (sh, sw), (ph, pw))
+    r0, c0 = pi * sh - ph, pj * sw - pw
+    if pi >= pooled.shape[2] or pj >= pooled.shape[3] or not (r0 <= i < r0 + kh and c0 <= j < c0 + kw):
+        return None
+    dout = np.zeros_like(pooled)
+    dout[0, 0, pi, pj] = 1
+    routed = maxpool2d_backward(dout, cache)[0, 0]  # (H, W): the one-hot lands on the window's max
+    arg = tuple(int(v) for v in np.unravel_index(int(np.argmax(routed)), routed.shape))
+    win = src[0, 0, max(r0, 0):r0 + kh, max(c0, 0):c0 + kw]
+    return {"cell": (int(pi), int(pj)), "window": win.copy(), "window_origin": (int(r0), int(c0)),
+            "max": float(pooled[0, 0, pi, pj]), "argmax": arg, "is_max": bool(routed[i, j] != 0),
+            "routed": routed}
+
+
+def explain_pixel(model, x, layer_index: int, at=(0, 0), channel: int = 0) -> PixelExplanation:
+    """Explain one output value of a Conv2d layer of ``model`` on one input, forward and backward.
+
+    Forward: the window on the conv's input (with padding and stride), the patch, the
+    filter, the products, bias and their sum, checked against the model's own output, then
+    the activation (and max pooling) that follow. Backward: a one-hot upstream gradient at
+    that position is sent through cnnlab's own ``backward`` of the conv layer and every layer
+    before it, giving the input pixels that value depends on and how strongly.
+
+    Args:
+        model: a ``Sequential``.
+        x: one input (C, H, W) or a batch of one (1, C, H, W), the model's dtype.
+        layer_index: index of a ``Conv2d`` layer in ``model.layers``.
+        at: (i, j) output position.
+        channel: output channel (filter index).
+
+    Returns:
+        a :class:`PixelExplanation`. Parameter gradients and caches are left as they were.
+
+    Raises:
+        ValueError: for a layer that is not a Conv2d, or a position/channel out of range.
+    """
+    layers = model.layers
+    if not isinstance(layer_index, (int, np.integer)) or not -len(layers) <= layer_index < len(layers):
+        raise ValueError(f"layer_index must be an int in [0, {len(layers) - 1}]; received {layer_index!r}.")
+    layer_index = int(layer_index) % len(layers)
+    layer = layers[layer_index]
+    if not _is_conv(layer):
+        convs = [k for k, l in enumerate(layers) if _is_conv(l)]
+        raise ValueError(f"explain_pixel explains a Conv2d layer; layer {layer_index} is {_kind(layer)}. "
+                         f"Conv2d layers are at indices {convs}.")
+    x = np.asarray(x)
+    if x.ndim == 3:
+        x = x[None]  # (1, C, H, W)
+    if x.ndim != 4 or x.shape[0] != 1:
+        raise ValueError(f"explain_pixel expected one input (C, H, W) or (1, C, H, W); received shape {x.shape}.")
+    outputs = model.intermediate_outputs(x)
+    out = outputs[layer_index]  # (1, F, H_out, W_out)
+    i, j = (int(v) for v in at)
+    if not (0 <= channel < out.shape[1] and 0 <= i < out.shape[2] and 0 <= j < out.shape[3]):
+        raise ValueError(f"layer {layer_index} output has {out.shape[1]} channels of {out.shape[2]}x{out.shape[3]}; "
+                         f"received channel {channel} at ({i}, {j}).")
+    layer_in = x if layer_index == 0 else outputs[layer_index - 1]  # (1, C_in, H, W)
+    (kh, kw), stride, padding = _window(layer)
+    w = layer.weight.data[channel]  # (C_in, KH, KW)
+    bias = 0.0 if getattr(layer, "bias", None) is None else float(layer.bias.data[channel])
+    rows = i * stride[0] - padding[0] + np.arange(kh)
+    cols = j * stride[1] - padding[1] + np.arange(kw)
+    padded = np.pad(layer_in[0], ((0, 0), (padding[0],) * 2, (padding[1],) * 2))  # (C_in, H+2ph, W+2pw)
+    patch = padded[:, rows[0] + padding[0]:rows[-1] + padding[0] + 1, cols[0] + padding[1]:cols[-1] + padding[1] + 1]
+    terms = patch.astype(np.float64) * w.astype(np.float64)
+    pre = float(terms.sum() + bias)
+
+    act_name = act_value = pool = None
+    nxt = layer_index + 1
+    if nxt < len(layers) and _kind(layers[nxt]) in _ACTIVATIONS:
+        act_name, act_value = _kind(layers[nxt]), float(outputs[nxt][0, channel, i, j])
+        nxt += 1
+    if nxt < len(layers) and _kind(layers[nxt]) == "MaxPool2d":
+        pool = _pool_routing(outputs[nxt - 1][:, channel:channel + 1], layers[nxt], (i, j))
+        if pool is not None:
+            pool["layer_index"] = nxt
+
+    # Backward: a one-hot upstream gradient, through cnnlab's own backward passes.
+    saved = [(p, p.grad) for lyr in layers[:layer_index + 1] for p in lyr.parameters()]
+    caches = [lyr._cache for lyr in layers[:layer_index + 1]]
+    try:
+        h = x
+        for lyr in layers[:layer_index + 1]:
+            h = lyr.forward(h, training=False, requires_grad=True)
+        dout = np.zeros_like(h)
+        dout[0, channel, i, j] = 1
+        steps = []
+        for k in range(layer_index, -1, -1):
+            dout = layers[k].backward(dout)
+            steps.append((layers[k].name or _kind(layers[k]).lower(), dout[0].copy()))
+    finally:
+        for p, g in saved:
+            p.grad = g
+        for lyr, c in zip(layers[:layer_index + 1], caches):
+            lyr._cache = c
+
+    return PixelExplanation(
+        layer_index=layer_index, layer_name=layer.name or "conv2d", at=(i, j), channel=int(channel),
+        stride=stride, padding=padding, window_rows=rows, window_cols=cols, layer_input=layer_in[0].copy(),
+        patch=patch.copy(), kernel=w.copy(), terms=terms, bias=bias, pre_activation=pre,
+        model_pre_activation=float(out[0, channel, i, j]), activation_name=act_name, activation=act_value,
+        pool=pool, grad_layer_input=steps[0][1], grad_input=steps[-1][1], backward_steps=steps)
