@@ -4,6 +4,7 @@ import math
 import pytest
 
 from cnnlab import bench
+from cnnlab.bench import flops
 from cnnlab.cli import main as cli_main
 
 
@@ -54,10 +55,10 @@ def test_table_and_markdown_show_every_row(tiny_result):
 
 def test_flop_counts_of_simple_cnn():
     # forward: conv1 451,584 + conv2 7,225,344 + dense 802,816 + 2,560 FLOPs per image
-    assert bench._FLOPS_FWD == 8_482_304
-    assert bench._FLOPS_TRAIN == 3 * 8_482_304 - 451_584
-    assert bench._layer_flops("conv", dict(cin=32, cout=64), (32, 14, 14), 64) == 3 * 2 * 64 * 64 * 288 * 196
-    assert bench._layer_flops("relu", {}, (128,), 64) is None
+    assert flops.FLOPS_FWD == 8_482_304
+    assert flops.FLOPS_TRAIN == 3 * 8_482_304 - 451_584
+    assert flops.layer_flops("conv", dict(cin=32, cout=64), (32, 14, 14), 64) == 3 * 2 * 64 * 64 * 288 * 196
+    assert flops.layer_flops("relu", {}, (128,), 64) is None
 
 
 def test_ladder_through_the_command_line(capsys):

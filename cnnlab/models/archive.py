@@ -15,9 +15,7 @@ Two promises:
 from __future__ import annotations
 
 import json
-import os
 import struct
-import tempfile
 import tokenize
 import zipfile
 from pathlib import Path

@@ -30,8 +30,6 @@ from __future__ import annotations
 import csv
 import io as _io
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 

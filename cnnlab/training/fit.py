@@ -33,6 +33,7 @@ Example:
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import numpy as np

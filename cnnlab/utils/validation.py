@@ -5,9 +5,7 @@ where possible, the fix. No ``assert``: it vanishes under ``python -O``.
 """
 from __future__ import annotations
 
-import os
 from numbers import Integral, Real
-from pathlib import Path
 
 import numpy as np
 

@@ -7,7 +7,6 @@ import numpy as np
 
 from cnnlab.lab.explain._helpers import _hw_text, _input_shape, _is_conv, _is_window_pool, _kind, _shape_text, _window
 from cnnlab.layers.describe import output_size
-from cnnlab.ops.shapes import conv_output_size
 
 
 # ----- receptive field -------------------------------------------------------------------------

@@ -1,0 +1,89 @@
+"""The ``cnnlab`` command line: train, evaluate, predict and summarize CNNs on MNIST.
+
+Run ``cnnlab --help`` (or ``python -m cnnlab --help``) and ``cnnlab COMMAND --help``.
+Every user error (bad argument, missing or corrupted file, unreadable image) ends with ONE
+line on stderr and exit status 2, never a traceback (set ``CNNLAB_DEBUG=1`` to see one).
+
+Other modules add commands without editing this file: ``cnnlab.lab.commands`` and
+``cnnlab.bench`` each expose ``add_commands(subparsers)``, called when the module exists.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from cnnlab import __version__
+from cnnlab.cli.common import Parser, UsageError, formatter
+from cnnlab.cli.inspect import add_evaluate, add_predict, add_summary
+from cnnlab.cli.train import add_train
+from cnnlab.models.io import ModelFileError
+
+__all__ = ["PLUGIN_MODULES", "UsageError", "build_parser", "main"]
+
+PLUGIN_MODULES = ("cnnlab.lab.commands", "cnnlab.bench")
+
+
+# ----- main --------------------------------------------------------------------------------------
+MAIN_EPILOG = """\
+examples:
+  cnnlab train                                   # train simple_cnn on MNIST (about 99.3%)
+  cnnlab evaluate runs/simple_cnn/model.npz      # accuracy and confusion matrix
+  cnnlab predict runs/simple_cnn/model.npz digit.png
+  cnnlab summary lenet5
+  cnnlab COMMAND --help                          # options and examples of one command
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``cnnlab`` argument parser, with the plugin modules' commands added."""
+    parser = Parser(prog="cnnlab", description="Convolutional neural networks from scratch on NumPy.",
+                     epilog=MAIN_EPILOG, formatter_class=formatter)
+    parser.add_argument("--version", action="version", version=f"cnnlab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    add_train(sub)
+    add_evaluate(sub)
+    add_predict(sub)
+    add_summary(sub)
+    for name in PLUGIN_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name != name:  # the module exists but something it imports is missing: say so
+                raise
+            continue
+        module.add_commands(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit status (0 ok, 1 training diverged, 2 user error,
+    130 interrupted)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version and argument errors
+        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 2)
+    func = getattr(args, "func", None)
+    if func is None:
+        commands = ", ".join(parser._subparsers._group_actions[0].choices)  # noqa: SLF001
+        print(f"cnnlab: error: choose a command: {commands} (see cnnlab --help)", file=sys.stderr)
+        return 2
+    try:
+        return int(func(args) or 0)
+    except KeyboardInterrupt:
+        print("cnnlab: interrupted", file=sys.stderr)
+        return 130
+    except (UsageError, ModelFileError, OSError, ValueError, TypeError) as err:
+        if os.environ.get("CNNLAB_DEBUG"):
+            raise
+        text = " ".join(str(err).split()) or type(err).__name__
+        if isinstance(err, OSError) and not isinstance(err, (FileNotFoundError, PermissionError)) and err.strerror:
+            text = f"{err.strerror}: {err.filename}" if err.filename else err.strerror
+        print(f"cnnlab {args.command}: error: {text}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
