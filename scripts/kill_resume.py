@@ -77,7 +77,7 @@ def driver(argv) -> int:
     p.add_argument("--slow-write", type=float, default=0.0, help="seconds to sleep in each checkpoint fsync")
     a = p.parse_args(argv)
 
-    import cnnlab.models.io
+    import cnnlab.utils.files
     from cnnlab.training.callbacks import CosineDecay
     from cnnlab.training.checkpoints import load_checkpoint
     from cnnlab.training import fit
@@ -89,7 +89,7 @@ def driver(argv) -> int:
             time.sleep(a.slow_write)
             real_fsync(fd)
 
-        cnnlab.models.io.os = _OsProxy(os, fsync=slow_fsync)
+        cnnlab.utils.files.os = _OsProxy(os, fsync=slow_fsync)  # the atomic writer of every save
 
     data = np.load(a.data)
     x, y = data["x"], data["y"]

@@ -11,7 +11,7 @@ from cnnlab.bench.flops import FLOPS_FWD, FLOPS_TRAIN, LAYERS, OPTIMIZERS, layer
 from cnnlab.bench.results import BenchConfig, BenchResult, Row
 from cnnlab.bench.runners import worker
 
-__all__ = ["Workers", "machine", "run_vs_torch"]
+__all__ = ["Workers", "machine_info", "run_vs_torch"]
 
 
 class Workers:
@@ -64,7 +64,7 @@ class Workers:
                 proc.terminate()
 
 
-def machine() -> dict:
+def machine_info() -> dict:
     model = platform.processor() or "?"
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
@@ -146,6 +146,6 @@ def run_vs_torch(cfg: BenchConfig | None = None, log=None) -> BenchResult:
         rows.append(rss)
     finally:
         workers.close()
-    machine = dict(machine(), **workers.info["cnnlab"], **workers.info["torch"])
+    machine = dict(machine_info(), **workers.info["cnnlab"], **workers.info["torch"])
     return BenchResult(rows, cfg, machine, peak, load_before, os.getloadavg(), time.perf_counter() - t_start,
                        max(loads))

@@ -112,7 +112,7 @@ class CallbackList:
         for i, cb in enumerate(callbacks):
             if not isinstance(cb, Callback):
                 raise TypeError(
-                    f"callbacks[{i}] must be a cnnlab.training.callbacks.Callback; received {type(cb).__name__}."
+                    f"callbacks[{i}] must be a cnnlab.callbacks.Callback; received {type(cb).__name__}."
                 )
         self.callbacks = callbacks
         # on_batch_end runs once per batch: call only the callbacks that define it

@@ -204,7 +204,7 @@ def check_resume(path, model, optimizer, n_train: int, epochs: int) -> TrainingS
     if state.rng_state is None or state.epoch is None or state.history is None:
         raise ValueError(f"{path} is a model file without the training loop's state (epoch, history, random "
                          f"generator); resume from the checkpoint file that fit(checkpoint=...) writes, or load "
-                         f"it with cnnlab.training.checkpoints.restore and call fit again.")
+                         f"it with cnnlab.checkpoints.restore and call fit again.")
     if architecture(state.model.get_config()) != architecture(model.get_config()) or state.model.dtype != model.dtype:
         raise ValueError(f"{path} was written for a different model ({state.model.name}, "
                          f"{state.model.num_parameters():,} parameters, {state.model.dtype}); this model is "

@@ -61,7 +61,7 @@ class FitConfig:
             raise TypeError(f"augment must be None, a maximum shift in pixels (int >= 0) or a function "
                             f"fn(x_batch, rng) -> x_batch; received {a!r}.")
         if not isinstance(self.doctor, (bool, Doctor)):
-            raise TypeError(f"doctor must be True, False or a cnnlab.training.doctor.Doctor; received {self.doctor!r}.")
+            raise TypeError(f"doctor must be True, False or a cnnlab.doctor.Doctor; received {self.doctor!r}.")
 
     def to_json(self) -> dict:
         """The settings as JSON-able values (a function is stored by name)."""

@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import cnnlab.models.io
+import cnnlab.models.archive
+import cnnlab.utils.files
 from cnnlab.training.callbacks import Callback, LearningRateScheduler
 from cnnlab.cli import main as cli_main
 from cnnlab.models.io import read_archive
@@ -272,7 +273,7 @@ def test_full_disk_while_saving_keeps_the_old_model_file(tmp_path, monkeypatch):
     path = model.save(tmp_path / "model.npz")
     before = path.read_bytes()
     other = kr.tiny_model(1)
-    monkeypatch.setattr(cnnlab.models.io.np, "savez", _enospc_savez(np.savez, 1, []))
+    monkeypatch.setattr(cnnlab.models.archive.np, "savez", _enospc_savez(np.savez, 1, []))
     with pytest.raises(OSError, match="No space left on device") as info:
         other.save(path)
     assert info.value.errno == errno.ENOSPC
@@ -289,7 +290,7 @@ def test_full_disk_during_training_keeps_the_previous_checkpoint(mnist_small, tm
     model.compile("adam", lr=1e-3)
     ckpt = tmp_path / "ckpt.npz"
     rec = _Recorder()
-    monkeypatch.setattr(cnnlab.models.io.np, "savez", _enospc_savez(np.savez, 2, []))  # the epoch-2 checkpoint fails
+    monkeypatch.setattr(cnnlab.models.archive.np, "savez", _enospc_savez(np.savez, 2, []))  # the epoch-2 checkpoint fails
     with pytest.raises(OSError, match="No space left on device"):
         model.fit(x, y, epochs=3, batch_size=64, seed=0, verbose=0, doctor=False, checkpoint=ckpt, callbacks=[rec])
     monkeypatch.undo()
@@ -310,7 +311,7 @@ def test_rename_failure_keeps_the_previous_checkpoint(mnist_small, tmp_path, mon
     def failing_replace(src, dst):
         raise OSError(errno.EIO, "Input/output error")
 
-    monkeypatch.setattr(cnnlab.models.io.os, "replace", failing_replace)
+    monkeypatch.setattr(cnnlab.utils.files.os, "replace", failing_replace)
     with pytest.raises(OSError, match="Input/output error"):
         model.fit(x, y, epochs=2, batch_size=64, verbose=0, doctor=False, checkpoint=ckpt, resume_from=ckpt)
     monkeypatch.undo()
@@ -318,7 +319,7 @@ def test_rename_failure_keeps_the_previous_checkpoint(mnist_small, tmp_path, mon
 
 
 def test_cli_full_disk_is_one_clear_line(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(cnnlab.models.io.np, "savez", _enospc_savez(np.savez, 1, []))
+    monkeypatch.setattr(cnnlab.models.archive.np, "savez", _enospc_savez(np.savez, 1, []))
     status = cli_main(["train", "--model", "lenet5", "--limit", "64", "--test-limit", "16", "--epochs", "1",
                        "--quiet", "--no-augment", "--val-split", "0", "--out", str(tmp_path)])
     err = capsys.readouterr().err
