@@ -92,7 +92,7 @@ def test_conv_animation_writes_a_gif_with_one_frame_per_step(tmp_path):
 def test_kernel_gallery_shows_apply_kernel_responses():
     img = viz.edge_test_image(16)
     resp = viz.kernel_responses(img)
-    for name in viz.kernels.GALLERY:
+    for name in viz.filters.GALLERY:
         assert np.array_equal(resp[name], apply_kernel(img, KERNELS[name], padding=1))
     gx, gy = resp["sobel_x"], resp["sobel_y"]
     assert np.allclose(resp["sobel_magnitude"], np.sqrt(gx ** 2 + gy ** 2))
