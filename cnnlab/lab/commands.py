@@ -9,6 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnlab.datasets import load_image, load_mnist
+from cnnlab.lab.demos import DEMOS, run_demo, toy_data, visualize
+from cnnlab.lab.explain import explain_pixel
+from cnnlab.lab.viz import pixel_figure
+from cnnlab.models.io import load_model
+from cnnlab.models.zoo import MODELS, get_model
 from cnnlab.utils.argtypes import nonneg_int
 
 __all__ = ["add_commands", "load_model_arg", "load_image_arg", "parse_position", "cmd_demo", "cmd_visualize",
@@ -63,8 +69,6 @@ examples:
 
 def add_commands(subparsers) -> None:
     """Add ``demo``, ``visualize`` and ``explain`` to the ``cnnlab`` sub-command parsers."""
-    from cnnlab.lab.demos import DEMOS
-
     p = subparsers.add_parser("demo", help="run a learning-lab demo: print its numbers, write its figures",
                               description="Run a demo of the CNN tutorials on cnnlab's own code.",
                               epilog=DEMO_EPILOG, formatter_class=_FORMATTER)
@@ -118,9 +122,6 @@ def load_model_arg(spec: str):
         FileNotFoundError: neither a zoo name nor an existing file.
         ValueError: the file is not a valid model (``ModelFileError``).
     """
-    from cnnlab.models.io import load_model
-    from cnnlab.models.zoo import MODELS, get_model
-
     if spec in MODELS and not Path(spec).exists():
         return get_model(spec)
     if not Path(spec).is_file():
@@ -139,8 +140,6 @@ def load_image_arg(spec: str, model) -> tuple[np.ndarray, int | None]:
         ValueError: bad spec, index out of range, or an image that does not fit the model.
         FileNotFoundError: no such file.
     """
-    from cnnlab.datasets import load_image
-
     shape = model.input_shape
     if shape is None or len(shape) != 3:
         raise ValueError(f"the model has input shape {shape}; expected a known (C, H, W)")
@@ -152,13 +151,9 @@ def load_image_arg(spec: str, model) -> tuple[np.ndarray, int | None]:
         except ValueError:
             raise ValueError(f"expected {kind}:N with an integer N; received {spec!r}") from None
         if kind == "mnist":
-            from cnnlab.datasets import load_mnist
-
             _, (x, y) = load_mnist(verify=False)
             x = x[:, None].astype(np.float64) / 255.0  # (N, 1, 28, 28)
         else:
-            from cnnlab.lab.demos import toy_data
-
             _, (x, y) = toy_data(kind)
         if not 0 <= n < len(x):
             raise ValueError(f"{kind} has test examples 0..{len(x) - 1}; received {n}")
@@ -177,8 +172,6 @@ def load_image_arg(spec: str, model) -> tuple[np.ndarray, int | None]:
 
 # ----- commands ---------------------------------------------------------------------------------
 def cmd_demo(args) -> int:
-    from cnnlab.lab.demos import DEMOS, run_demo
-
     names = list(DEMOS) if args.name == "all" else [args.name]
     for name in names:
         print(f"== demo {name} ==")
@@ -187,8 +180,6 @@ def cmd_demo(args) -> int:
 
 
 def cmd_visualize(args) -> int:
-    from cnnlab.lab.demos import visualize
-
     model = load_model_arg(args.model)
     image, label = load_image_arg(args.image, model)
     result = visualize(model, image, args.out, label=label)
@@ -201,9 +192,6 @@ def cmd_visualize(args) -> int:
 
 
 def cmd_explain(args) -> int:
-    from cnnlab.lab.explain import explain_pixel
-    from cnnlab.lab.viz import pixel_figure
-
     model = load_model_arg(args.model)
     image, _ = load_image_arg(args.image, model)
     explanation = explain_pixel(model, image, args.layer, at=args.at, channel=args.channel)

@@ -19,7 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnlab.datasets import load_mnist
+from cnnlab.datasets.toys import lines_dataset, ox_dataset, ox_templates
 from cnnlab.lab import explain, viz
+from cnnlab.lab.filters import KERNELS
+from cnnlab.lab.viz import conv_image, pool_maps
+from cnnlab.layers import Conv2d, MaxPool2d, ReLU
+from cnnlab.models import Sequential, zoo
+from cnnlab.ops.activation import relu_forward
+from cnnlab.ops.conv import conv2d_backward, conv2d_forward
+from cnnlab.training.inference import probabilities
+from cnnlab.utils.files import atomic_write_text
 
 __all__ = ["DEMOS", "TOYS", "run_demo", "train_toy", "toy_data", "mnist_digit", "visualize", "write_report"]
 
@@ -31,8 +41,6 @@ _MNIST_CACHE: dict = {}
 def mnist_digit(index: int = 0) -> tuple[np.ndarray, int]:
     """One MNIST test digit as float64 in [0, 1] (28, 28), and its label (cached after the first call)."""
     if "test" not in _MNIST_CACHE:
-        from cnnlab.datasets import load_mnist
-
         _, (x_test, y_test) = load_mnist(verify=False)
         _MNIST_CACHE["test"] = (x_test, y_test)
     x_test, y_test = _MNIST_CACHE["test"]
@@ -41,8 +49,6 @@ def mnist_digit(index: int = 0) -> tuple[np.ndarray, int]:
 
 def _kernel(*names: str) -> tuple[str, np.ndarray]:
     """The first of ``names`` present in ``cnnlab.lab.filters.KERNELS``, as float64."""
-    from cnnlab.lab.filters import KERNELS
-
     for name in names:
         if name in KERNELS:
             return name, np.asarray(KERNELS[name], dtype=np.float64)
@@ -64,8 +70,6 @@ def toy_data(name: str, seed: int = 0):
     The test set is drawn from an independent generator (``seed + 1000``), so it holds fresh
     noise and positions.
     """
-    from cnnlab.datasets.toys import lines_dataset, ox_dataset
-
     cfg = _toy_config(name)
     if name == "ox":
         train = ox_dataset(cfg["n_train"] // 2, seed=seed)
@@ -93,8 +97,6 @@ def train_toy(name: str, seed: int = 0, *, verbose: int = 0):
     Returns:
         ``(model, history, test_accuracy)``, the accuracy on held-out examples.
     """
-    from cnnlab.models import zoo
-
     cfg = _toy_config(name)
     (x, y), (xt, yt) = toy_data(name, seed)
     model = zoo.ox_cnn(seed=seed) if name == "ox" else zoo.lines_cnn(seed=seed)
@@ -118,8 +120,6 @@ def _save(fig, path: Path, files: list) -> None:
 
 
 def _demo_convolution(out: Path, say) -> dict:
-    from cnnlab.datasets.toys import ox_templates
-
     # The filter the O/X model learned, on a clean X: a real model's numbers, small enough to read.
     model, _, _ = train_toy("ox")
     conv = model.layers[0]
@@ -167,8 +167,6 @@ def _demo_kernels(out: Path, say) -> dict:
 
 
 def _edge_map(digit: np.ndarray) -> tuple[str, np.ndarray]:
-    from cnnlab.lab.viz._common import conv_image
-
     name, k = _kernel("vertical_edge", "sobel_x")
     return name, conv_image(digit, k, 0.0, 1, 1)
 
@@ -178,8 +176,6 @@ def _demo_relu(out: Path, say) -> dict:
     kname, fmap = _edge_map(digit)
     files: list = []
     _save(viz.relu_figure(fmap), out / "relu.png", files)
-    from cnnlab.ops.activation import relu_forward
-
     after = relu_forward(fmap)[0]
     n_neg = int(np.sum(fmap < 0))
     say(f"'{kname}' feature map of a digit: {n_neg} of {fmap.size} values negative, min {fmap.min():.3f}; "
@@ -199,9 +195,6 @@ def _busiest_crop(a: np.ndarray, size: int) -> np.ndarray:
 
 
 def _demo_pooling(out: Path, say) -> dict:
-    from cnnlab.ops.activation import relu_forward
-    from cnnlab.lab.viz._common import pool_maps
-
     digit, _ = mnist_digit(0)
     _, fmap = _edge_map(digit)
     crop = np.round(_busiest_crop(relu_forward(fmap)[0], 8), 2)
@@ -259,8 +252,6 @@ def _toy_demo(name: str, out: Path, say) -> dict:
 
 
 def _fresh_model(name: str):
-    from cnnlab.models import zoo
-
     return zoo.ox_cnn(seed=0) if name == "ox" else zoo.lines_cnn(seed=0)
 
 
@@ -285,8 +276,6 @@ def _demo_equivariance(out: Path, say) -> dict:
 
 
 def _demo_sparse(out: Path, say) -> dict:
-    from cnnlab.ops.conv import conv2d_backward, conv2d_forward
-
     kname, kernel = _kernel("sobel_x", "vertical_edge")
     rng = np.random.default_rng(0)
     numbers, files = {}, []
@@ -313,10 +302,6 @@ def _demo_sparse(out: Path, say) -> dict:
 
 
 def _demo_receptive(out: Path, say) -> dict:
-    from cnnlab.models import zoo
-    from cnnlab.layers import Conv2d, MaxPool2d, ReLU
-    from cnnlab.models import Sequential
-
     stacked = Sequential([Conv2d(1, 1, 3, padding=1, rng=0), ReLU(), Conv2d(1, 1, 3, padding=1, rng=0), ReLU(),
                           Conv2d(1, 1, 3, padding=1, rng=0), ReLU()], input_shape=(1, 28, 28), name="three_3x3_convs")
     pooled = Sequential([Conv2d(1, 1, 3, padding=1, rng=0), ReLU(), MaxPool2d(2), Conv2d(1, 1, 3, padding=1, rng=0),
@@ -379,11 +364,8 @@ def run_demo(name: str, out_dir, *, print_fn=print) -> dict:
 # ----- a trained model, one image ------------------------------------------------------------------
 def _predict(model, x, batch_size: int = 256) -> np.ndarray:
     """Class probabilities (N, K) from the model's forward pass (softmax unless it ends in Softmax)."""
-    from cnnlab.ops.activation import softmax
-
     outs = [model.forward(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)]
-    out = np.concatenate(outs).astype(np.float64)
-    return out if type(model.layers[-1]).__name__ == "Softmax" else softmax(out, axis=1)
+    return probabilities(model, np.concatenate(outs).astype(np.float64))
 
 
 def visualize(model, image, out_dir, *, class_names=None, label: int | None = None) -> dict:
@@ -457,8 +439,6 @@ def write_report(out_dir, model, history, x_test, y_test, settings: dict | None 
     Returns:
         the path of the written report.
     """
-    from cnnlab.training.callbacks import atomic_write_text
-
     out = _out(out_dir)
     x_test = np.asarray(x_test)
     y_test = np.asarray(y_test)

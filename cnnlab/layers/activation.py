@@ -16,6 +16,7 @@ import numpy as np
 
 from cnnlab.utils.validation import check_float_array, check_real
 from cnnlab.layers.base import Layer
+from cnnlab.layers.describe import shapes_of
 from cnnlab import engines
 from cnnlab.ops import activation as F
 
@@ -45,9 +46,18 @@ class _Elementwise(Layer):
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(input_shape)
 
+    is_activation = True
+    _what = ""  # what the activation does to each value
+
+    def explain(self, input_shape=None) -> str:
+        return f"{type(self).__name__}: {self._what}{shapes_of(self, input_shape).same}; 0 parameters"
+
 
 class ReLU(_Elementwise):
     """Rectified linear unit, ``max(x, 0)``; its gradient at 0 is 0 (as PyTorch)."""
+
+    _what = "replaces every negative value by 0 and keeps positive ones"
+    can_die = True
 
 
 class LeakyReLU(_Elementwise):
@@ -83,9 +93,15 @@ class LeakyReLU(_Elementwise):
     def extra_repr(self) -> str:
         return "" if self.negative_slope == 0.01 else f"negative_slope={self.negative_slope}"
 
+    def explain(self, input_shape=None) -> str:
+        return (f"LeakyReLU: keeps positive values and multiplies negative ones by {self.negative_slope:g}"
+                f"{shapes_of(self, input_shape).same}; 0 parameters")
+
 
 class Sigmoid(_Elementwise):
     """Logistic sigmoid ``1 / (1 + exp(-x))``, computed without overflow."""
+
+    _what = "squashes every value into (0, 1) with 1 / (1 + exp(-x))"
 
     _forward = staticmethod(F.sigmoid_forward)
     _backward = staticmethod(F.sigmoid_backward)
@@ -93,6 +109,8 @@ class Sigmoid(_Elementwise):
 
 class Tanh(_Elementwise):
     """Hyperbolic tangent."""
+
+    _what = "squashes every value into (-1, 1) with tanh(x)"
 
     _forward = staticmethod(F.tanh_forward)
     _backward = staticmethod(F.tanh_backward)
@@ -134,3 +152,7 @@ class Softmax(Layer):
                 f"Softmax expected per-sample input of shape (K,) or (K, *); received {tuple(input_shape)}."
             )
         return tuple(input_shape)
+
+    def explain(self, input_shape=None) -> str:
+        return (f"Softmax: turns each sample's scores into probabilities that sum to 1"
+                f"{shapes_of(self, input_shape).same}; 0 parameters")

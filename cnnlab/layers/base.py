@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab.layers.describe import explain_layer
+from cnnlab.layers.describe import num, shapes_of
 from cnnlab.utils.rng import as_rng  # noqa: F401  (layers take rng= through it)
 
 DEFAULT_DTYPE = np.float32
@@ -58,8 +58,19 @@ class Layer:
     param_names: tuple[str, ...] = ()
     #: names of non-trainable array attributes saved with the model (e.g. running_mean)
     buffer_names: tuple[str, ...] = ()
-    #: the layer's output is class probabilities (Softmax): ``predict`` applies no softmax after it
+    # ----- roles (what the training loop, the doctor and the lab ask a layer, instead of its name)
+    #: the output is class probabilities (Softmax): ``predict`` applies no softmax after it
     outputs_probabilities: bool = False
+    #: the output is a stack of feature maps worth drawing (convolution and pooling)
+    produces_feature_maps: bool = False
+    #: an elementwise activation (ReLU, LeakyReLU, Sigmoid, Tanh)
+    is_activation: bool = False
+    #: units that output 0 for every negative input and then get no gradient (ReLU): the doctor
+    #: counts how many of them never fire
+    can_die: bool = False
+    #: the output is still a (C, H, W) map aligned with the input's positions (receptive fields
+    #: stop at the first layer where it is not: Flatten, Dense)
+    keeps_spatial_layout: bool = True
 
     def __init__(self):
         self._cache = None
@@ -189,8 +200,13 @@ class Layer:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"
 
-    def explain(self, input_shape: tuple[int, ...] | None = None) -> str:
-        """A plain-language description of what the layer does (see cnnlab.lab.explain)."""
-        from cnnlab.lab.explain import explain_layer
+    def window(self, input_shape: tuple[int, ...] | None = None):
+        """``(kernel, stride, padding)`` pairs of the window each output value sees, or None for a
+        layer that works on each position alone (activations, batch norm, dropout)."""
+        return None
 
-        return explain_layer(self, input_shape)
+    def explain(self, input_shape: tuple[int, ...] | None = None) -> str:
+        """A plain-language description of what the layer does, numbers filled in; subclasses
+        write their own (see ``cnnlab.layers.describe`` for the shared wording)."""
+        s = shapes_of(self, input_shape)
+        return f"{type(self).__name__}: {s.shape_in}{s.arrow}; {num(self.num_parameters())} parameters"

@@ -17,6 +17,7 @@ import numpy as np
 
 from cnnlab.utils.formatting import compact_pair, format_pair
 from cnnlab.utils.validation import check_image_batch, check_positive_int
+from cnnlab.layers.describe import hw_text, num, output_size, shapes_of
 from cnnlab.layers.base import DEFAULT_DTYPE, Layer, Parameter, as_rng
 from cnnlab.engines import conv2d_backward, conv2d_forward, resolve
 from cnnlab.layers.initializers import get_initializer, initializer_name
@@ -180,3 +181,29 @@ class Conv2d(Layer):
         if self.impl != "fast":
             parts.append(f"impl={self.impl!r}")
         return ", ".join(parts)
+
+    # ----- what it does, in words ---------------------------------------------------------------
+    produces_feature_maps = True
+
+    def window(self, input_shape=None):
+        return self.kernel_size, self.stride, self.padding
+
+    def explain(self, input_shape=None) -> str:
+        """What the convolution does to the shape, and its parameter count, numbers filled in.
+
+        Example:
+            >>> print(Conv2d(1, 32, 3, padding=1, rng=0).explain((1, 28, 28)).splitlines()[0])
+            Conv2d: slides 32 filters of size 1x3x3 over the 1x28x28 input with stride 1 and padding 1 -> 32x28x28; 32*(1*3*3)+32 = 320 parameters
+        """
+        s = shapes_of(self, input_shape)
+        (kh, kw), stride, padding = self.window()
+        f, c, has_bias = self.out_channels, self.in_channels, self.bias is not None
+        count = f"{f}*({c}*{kh}*{kw})" + (f"+{f}" if has_bias else "")
+        text = (f"Conv2d: slides {f} filters of size {c}x{kh}x{kw} over {s.shape_in} with stride {hw_text(stride)} "
+                f"and padding {hw_text(padding)}{s.arrow}; {count} = {num(self.num_parameters())} parameters"
+                + ("" if has_bias else " (no bias)"))
+        detail = f"\n  each output value = sum of {c * kh * kw} products (a {c}x{kh}x{kw} window times one filter)" + (
+            " + the filter's bias" if has_bias else "")
+        if s.shape is not None:
+            detail += f"; {output_size(s.shape[1], kh, stride[0], padding[0])[1].replace('out', 'H_out', 1)}"
+        return text + detail

@@ -15,6 +15,7 @@ import numpy as np
 
 from cnnlab.utils.validation import check_float_array, check_positive_int
 from cnnlab.layers.initializers import get_initializer, initializer_name
+from cnnlab.layers.describe import num, shapes_of
 from cnnlab.layers.base import DEFAULT_DTYPE, Layer, Parameter, as_rng
 from cnnlab.ops.dense import dense_backward, dense_forward
 
@@ -131,3 +132,12 @@ class Dense(Layer):
         if self.weight.data.dtype != np.dtype(DEFAULT_DTYPE):
             parts.append(f"dtype={self.weight.data.dtype}")
         return ", ".join(parts)
+
+    keeps_spatial_layout = False
+
+    def explain(self, input_shape=None) -> str:
+        s = shapes_of(self, input_shape)
+        nin, nout, has_bias = self.in_features, self.out_features, self.bias is not None
+        count = f"{nin}*{nout} weights" + (f" + {nout} biases" if has_bias else "")
+        return (f"Dense: connects all {num(nin)} inputs to each of {num(nout)} outputs{s.arrow}; "
+                f"{count} = {num(self.num_parameters())} parameters")

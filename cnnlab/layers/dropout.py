@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab.utils.validation import check_float_array, check_real
+from cnnlab.layers.describe import shapes_of
 from cnnlab.layers.base import Layer, as_rng
 from cnnlab.ops.dropout import dropout_backward, dropout_forward
 
@@ -64,3 +65,9 @@ class Dropout(Layer):
 
     def extra_repr(self) -> str:
         return "" if self.p == 0.5 else f"p={self.p}"
+
+    def explain(self, input_shape=None) -> str:
+        p = self.p
+        return (f"Dropout: while training, zeroes each value with probability {p:g} and scales the survivors by "
+                f"1/(1-{p:g}) = {1 / (1 - p):.4g}; at inference it does nothing{shapes_of(self, input_shape).same}; "
+                f"0 parameters")

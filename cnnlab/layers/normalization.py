@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab.utils.validation import check_float_array, check_image_batch, check_positive_int, check_real
+from cnnlab.layers.describe import num, shapes_of
 from cnnlab.layers.base import DEFAULT_DTYPE, Layer, Parameter, as_rng
 from cnnlab.engines import batchnorm_backward, batchnorm_forward
 
@@ -101,6 +102,16 @@ class _BatchNorm(Layer):
             parts.append(f"dtype={self.weight.data.dtype}")
         return ", ".join(parts)
 
+    _unit = "channel"  # what is normalized: "channel" (BatchNorm2d) or "feature" (BatchNorm1d)
+
+    def explain(self, input_shape=None) -> str:
+        c, kind = self.num_features, type(self).__name__
+        n_buf = sum(v.size for v in self.buffers().values())
+        return (f"{kind}: normalizes each of the {c} {self._unit}s to zero mean and unit variance (batch statistics "
+                f"while training, running averages at inference), then scales by gamma and shifts by beta"
+                f"{shapes_of(self, input_shape).same}; 2*{c} = {num(self.num_parameters())} parameters "
+                f"(plus {num(n_buf)} running-statistic values)")
+
 
 class BatchNorm2d(_BatchNorm):
     """Batch normalization of images, per channel over (N, H, W).
@@ -139,6 +150,8 @@ class BatchNorm1d(_BatchNorm):
     Shape:
         x, out: (N, C) or (N, C, L).
     """
+
+    _unit = "feature"
 
     def _check_input(self, x: np.ndarray) -> None:
         check_float_array(x, "BatchNorm1d input", dtype=self.weight.data.dtype)

@@ -21,6 +21,7 @@ import numpy as np
 
 from cnnlab.utils.formatting import compact_pair, format_pair
 from cnnlab.utils.validation import check_image_batch
+from cnnlab.layers.describe import hw_text, shape_text, shapes_of
 from cnnlab.layers.base import Layer
 from cnnlab.engines import avgpool2d_backward, avgpool2d_forward, maxpool2d_backward, maxpool2d_forward, resolve
 from cnnlab.ops.pool import global_avgpool2d_backward, global_avgpool2d_forward
@@ -95,6 +96,21 @@ class _Pool2d(Layer):
             parts.append(f"impl={self.impl!r}")
         return ", ".join(parts)
 
+    # ----- what it does, in words ---------------------------------------------------------------
+    produces_feature_maps = True
+    _verb = ""  # "keeps the largest value of" / "averages"
+
+    def window(self, input_shape=None):
+        return self.kernel_size, self.stride, self.padding
+
+    def explain(self, input_shape=None) -> str:
+        s = shapes_of(self, input_shape)
+        (kh, kw), stride, padding = self.window()
+        channels = "each channel" if s.shape is None else f"each of the {s.shape[0]} channels"
+        pad = "" if padding == (0, 0) else f" and padding {hw_text(padding)}"
+        return (f"{type(self).__name__}: {self._verb} each {kh}x{kw} window, moving {hw_text(stride)} at a time{pad}, "
+                f"separately in {channels}{'' if s.shape is None else ': ' + shape_text(s.shape)}{s.arrow}; 0 parameters")
+
 
 class MaxPool2d(_Pool2d):
     """Max pooling: each output is the largest value of its window.
@@ -112,6 +128,7 @@ class MaxPool2d(_Pool2d):
         x: (N, C, H, W). out: (N, C, H_out, W_out), ``H_out = floor((H + 2*ph - KH) / sh) + 1``.
     """
 
+    _verb = "keeps the largest value of"
     _forward_op = staticmethod(maxpool2d_forward)
     _backward_op = staticmethod(maxpool2d_backward)
 
@@ -132,6 +149,7 @@ class AvgPool2d(_Pool2d):
         x: (N, C, H, W). out: (N, C, H_out, W_out).
     """
 
+    _verb = "averages"
     _forward_op = staticmethod(avgpool2d_forward)
     _backward_op = staticmethod(avgpool2d_backward)
 
@@ -160,3 +178,17 @@ class GlobalAvgPool2d(Layer):
 
     def get_config(self) -> dict:
         return {}
+
+    def window(self, input_shape=None):
+        """The whole input map: needs the per-sample ``input_shape`` (C, H, W)."""
+        if input_shape is None:
+            raise ValueError("receptive_field needs input_shape=(C, H, W) for a model with GlobalAvgPool2d "
+                             "(its window is the whole input map); received none.")
+        return (int(input_shape[1]), int(input_shape[2])), (1, 1), (0, 0)
+
+    def explain(self, input_shape=None) -> str:
+        s = shapes_of(self, input_shape)
+        if s.shape is None:
+            return "GlobalAvgPool2d: averages each channel over its whole map, one number per channel; 0 parameters"
+        return (f"GlobalAvgPool2d: averages each of the {s.shape[0]} channels over its whole {s.shape[1]}x{s.shape[2]} "
+                f"map: {shape_text(s.shape)}{s.arrow}; 0 parameters")

@@ -14,6 +14,7 @@ import numpy as np
 
 from cnnlab.utils.validation import check_float_array
 from cnnlab.layers.base import Layer
+from cnnlab.layers.describe import num, shape_text, shapes_of
 
 
 class Flatten(Layer):
@@ -44,3 +45,13 @@ class Flatten(Layer):
         if len(input_shape) == 0:
             raise ValueError("Flatten expected per-sample input with at least 1 dimension; received ().")
         return (math.prod(input_shape),)
+
+    keeps_spatial_layout = False
+
+    def explain(self, input_shape=None) -> str:
+        s = shapes_of(self, input_shape)
+        if s.shape is None:
+            return "Flatten: lays each sample's values out as one vector; 0 parameters"
+        expr = "*".join(str(d) for d in s.shape)
+        return (f"Flatten: lays the {shape_text(s.shape)} values out as one vector of {expr} = {num(s.out[0])} numbers; "
+                f"0 parameters")

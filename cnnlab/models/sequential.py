@@ -13,7 +13,7 @@ import numpy as np
 from cnnlab.utils.validation import check_float_array
 from cnnlab.layers import LAYER_CLASSES
 from cnnlab.layers.base import Layer, Parameter
-from cnnlab.layers.describe import explain_model
+from cnnlab.layers.describe import num, shape_text
 from cnnlab.models.fusion import fuse_layers
 from cnnlab.models.archive import save_model
 
@@ -330,9 +330,22 @@ class Sequential:
         return save_model(self, path, **kwargs)
 
     def explain(self, input_shape: tuple[int, ...] | None = None) -> str:
-        """Plain-language description of every layer with the numbers filled in (each layer's
-        ``describe``), e.g. ``print(simple_cnn().explain())``."""
-        return explain_model(self, input_shape)
+        """Every layer's ``explain``, numbered, with the shapes flowing through.
+
+        Example:
+            >>> from cnnlab.models.zoo import ox_cnn
+            >>> print(ox_cnn().explain().splitlines()[-1])
+            Total: 26 parameters
+        """
+        shape = input_shape if input_shape is not None else self.input_shape
+        shape = None if shape is None else tuple(int(d) for d in shape)
+        lines = [f"Model '{self.name}'" + ("" if shape is None else f" on input {shape_text(shape)}") + ":"]
+        for i, layer in enumerate(self.layers):
+            lines.append(f"{i:3d}. " + layer.explain(shape).replace("\n", "\n     "))
+            if shape is not None:
+                shape = tuple(layer.output_shape(shape))
+        lines.append(f"Total: {num(self.num_parameters())} parameters")
+        return "\n".join(lines)
 
     def __repr__(self) -> str:
         inner = "\n".join(f"  ({i}): {layer!r}" for i, layer in enumerate(self.layers))

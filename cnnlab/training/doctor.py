@@ -165,7 +165,7 @@ class Doctor:
         if not self.enabled or not getattr(model, "layers", None):
             return
         last = model.layers[-1]
-        if type(last).__name__ == "Softmax" and _is_cross_entropy(loss_fn):
+        if last.outputs_probabilities and _is_cross_entropy(loss_fn):
             self.report(
                 "double_softmax",
                 f"the model ends with a Softmax layer ({last.name}) but {type(loss_fn).__name__} applies "
@@ -264,7 +264,7 @@ class Doctor:
 
     def _check_relus(self, model, x_batch: np.ndarray, epoch: int, batch: int) -> bool:
         """Report the first ReLU layer with too many dead units; returns whether one was found."""
-        relus = [i for i, layer in enumerate(model.layers) if type(layer).__name__ == "ReLU"]
+        relus = [i for i, layer in enumerate(model.layers) if layer.can_die]
         if not relus:
             return False
         outputs = model.intermediate_outputs(x_batch)  # inference pass; no caches kept

@@ -5,6 +5,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cnnlab.ops.activation import relu_forward
+from cnnlab.ops.conv import conv2d_forward
+from cnnlab.ops.pool import maxpool2d_forward
+
 
 def shift_image(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
     """Move the last two axes by (dy, dx) pixels, filling the uncovered border with zeros.
@@ -80,10 +84,6 @@ def translation_equivariance(image, kernel, *, shifts=((0, 1), (1, 0), (0, -1), 
     Returns:
         an :class:`EquivarianceResult`.
     """
-    from cnnlab.ops.activation import relu_forward
-    from cnnlab.ops.conv import conv2d_forward
-    from cnnlab.ops.pool import maxpool2d_forward
-
     image = np.asarray(image, dtype=np.float64)
     kernel = np.asarray(kernel, dtype=np.float64)
     if image.ndim != 2 or kernel.ndim != 2:

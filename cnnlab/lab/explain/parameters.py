@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cnnlab.lab.explain._helpers import _num, _shape_text
+from cnnlab.layers.describe import num, shape_text
 from cnnlab.ops.shapes import to_pair
 
 
@@ -88,20 +88,20 @@ def parameter_comparison(cases=PARAMETER_CASES, *, print_fn=print) -> tuple[list
         c, h, w = shape
         n_in = c * h * w
         dense = dense_parameters(n_in, units)
-        dense_formula = f"{c}*{h}*{w}*{units} + {units} = {_num(dense)}" if c > 1 else f"{h}*{w}*{units} + {units} = {_num(dense)}"
+        dense_formula = f"{c}*{h}*{w}*{units} + {units} = {num(dense)}" if c > 1 else f"{h}*{w}*{units} + {units} = {num(dense)}"
         row = ParameterCase(name, tuple(shape), units, dense, dense_formula)
         if conv is not None:
             cin, cout, k = conv
             row.conv = tuple(conv)
             row.conv_params = conv_parameters(cin, cout, k)
-            row.conv_formula = f"{cout}*({cin}*{k}*{k}) + {cout} = {_num(row.conv_params)}"
+            row.conv_formula = f"{cout}*({cin}*{k}*{k}) + {cout} = {num(row.conv_params)}"
             row.ratio = dense / row.conv_params
         rows.append(row)
     header = ("case", "dense layer", "dense params", "conv layer", "conv params", "dense / conv")
     table = [header]
     for r in rows:
         table.append((
-            r.name, f"{_shape_text(r.input_shape)} -> {r.dense_units}", r.dense_formula,
+            r.name, f"{shape_text(r.input_shape)} -> {r.dense_units}", r.dense_formula,
             "-" if r.conv is None else f"{r.conv[0]}->{r.conv[1]}, {r.conv[2]}x{r.conv[2]}",
             "-" if r.conv_formula is None else r.conv_formula,
             "-" if r.ratio is None else f"{r.ratio:,.0f}x"))

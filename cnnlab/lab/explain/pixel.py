@@ -5,7 +5,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnnlab.lab.explain._helpers import _hw_text, _is_conv, _kind, _window
+from cnnlab.layers import Conv2d, MaxPool2d
+from cnnlab.layers.describe import hw_text
+from cnnlab.ops.pool import maxpool2d_backward, maxpool2d_forward
 
 
 @dataclass
@@ -73,8 +75,8 @@ class PixelExplanation:
         lines = [
             f"{self.layer_name}: output channel {self.channel} at (row {i}, col {j})",
             f"  window on the layer input: rows {self.window_rows[0]}..{self.window_rows[-1]}, "
-            f"cols {self.window_cols[0]}..{self.window_cols[-1]} (stride {_hw_text(self.stride)}, "
-            f"padding {_hw_text(self.padding)}; out-of-range rows/cols are zero padding)",
+            f"cols {self.window_cols[0]}..{self.window_cols[-1]} (stride {hw_text(self.stride)}, "
+            f"padding {hw_text(self.padding)}; out-of-range rows/cols are zero padding)",
             f"  {self.multiply_add}",
             f"  model's own output there: {self.model_pre_activation:.6g}",
         ]
@@ -90,15 +92,12 @@ class PixelExplanation:
         return "\n".join(lines)
 
 
-_ACTIVATIONS = ("ReLU", "LeakyReLU", "Sigmoid", "Tanh")
 
 
 def _pool_routing(src: np.ndarray, layer, at: tuple[int, int]) -> dict | None:
     """Which max-pool cell position ``at`` of ``src`` (1, 1, H, W) feeds, and whether cnnlab's
     maxpool backward routes that cell's gradient to it (None if the pooling skips ``at``)."""
-    from cnnlab.ops.pool import maxpool2d_backward, maxpool2d_forward
-
-    (kh, kw), (sh, sw), (ph, pw) = _window(layer)
+    (kh, kw), (sh, sw), (ph, pw) = layer.window()
     i, j = at
     pi, pj = (i + ph) // sh, (j + pw) // sw
     pooled, cache = maxpool2d_forward(src, (kh, kw), (sh, sw), (ph, pw))
@@ -142,9 +141,9 @@ def explain_pixel(model, x, layer_index: int, at=(0, 0), channel: int = 0) -> Pi
         raise ValueError(f"layer_index must be an int in [0, {len(layers) - 1}]; received {layer_index!r}.")
     layer_index = int(layer_index) % len(layers)
     layer = layers[layer_index]
-    if not _is_conv(layer):
-        convs = [k for k, l in enumerate(layers) if _is_conv(l)]
-        raise ValueError(f"explain_pixel explains a Conv2d layer; layer {layer_index} is {_kind(layer)}. "
+    if not isinstance(layer, Conv2d):
+        convs = [k for k, l in enumerate(layers) if isinstance(l, Conv2d)]
+        raise ValueError(f"explain_pixel explains a Conv2d layer; layer {layer_index} is {type(layer).__name__}. "
                          f"Conv2d layers are at indices {convs}.")
     x = np.asarray(x)
     if x.ndim == 3:
@@ -158,7 +157,7 @@ def explain_pixel(model, x, layer_index: int, at=(0, 0), channel: int = 0) -> Pi
         raise ValueError(f"layer {layer_index} output has {out.shape[1]} channels of {out.shape[2]}x{out.shape[3]}; "
                          f"received channel {channel} at ({i}, {j}).")
     layer_in = x if layer_index == 0 else outputs[layer_index - 1]  # (1, C_in, H, W)
-    (kh, kw), stride, padding = _window(layer)
+    (kh, kw), stride, padding = layer.window()
     w = layer.weight.data[channel]  # (C_in, KH, KW)
     bias = 0.0 if getattr(layer, "bias", None) is None else float(layer.bias.data[channel])
     rows = i * stride[0] - padding[0] + np.arange(kh)
@@ -170,18 +169,17 @@ def explain_pixel(model, x, layer_index: int, at=(0, 0), channel: int = 0) -> Pi
 
     act_name = act_value = pool = None
     nxt = layer_index + 1
-    if nxt < len(layers) and _kind(layers[nxt]) in _ACTIVATIONS:
-        act_name, act_value = _kind(layers[nxt]), float(outputs[nxt][0, channel, i, j])
+    if nxt < len(layers) and layers[nxt].is_activation:
+        act_name, act_value = type(layers[nxt]).__name__, float(outputs[nxt][0, channel, i, j])
         nxt += 1
-    if nxt < len(layers) and _kind(layers[nxt]) == "MaxPool2d":
+    if nxt < len(layers) and isinstance(layers[nxt], MaxPool2d):
         pool = _pool_routing(outputs[nxt - 1][:, channel:channel + 1], layers[nxt], (i, j))
         if pool is not None:
             pool["layer_index"] = nxt
 
-    # Backward: a one-hot upstream gradient, through cnnlab's own backward passes.
-    saved = [(p, p.grad) for lyr in layers[:layer_index + 1] for p in lyr.parameters()]
-    caches = [lyr._cache for lyr in layers[:layer_index + 1]]
-    try:
+    # Backward: a one-hot upstream gradient, through cnnlab's own backward passes (the model's
+    # caches and gradients are put back afterwards).
+    with model.preserved_state():
         h = x
         for lyr in layers[:layer_index + 1]:
             h = lyr.forward(h, training=False, requires_grad=True)
@@ -190,12 +188,7 @@ def explain_pixel(model, x, layer_index: int, at=(0, 0), channel: int = 0) -> Pi
         steps = []
         for k in range(layer_index, -1, -1):
             dout = layers[k].backward(dout)
-            steps.append((layers[k].name or _kind(layers[k]).lower(), dout[0].copy()))
-    finally:
-        for p, g in saved:
-            p.grad = g
-        for lyr, c in zip(layers[:layer_index + 1], caches):
-            lyr._cache = c
+            steps.append((layers[k].name or type(layers[k]).__name__.lower(), dout[0].copy()))
 
     return PixelExplanation(
         layer_index=layer_index, layer_name=layer.name or "conv2d", at=(i, j), channel=int(channel),

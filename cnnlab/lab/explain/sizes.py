@@ -5,8 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnnlab.lab.explain._helpers import _hw_text, _input_shape, _is_conv, _is_window_pool, _kind, _shape_text, _window
-from cnnlab.layers.describe import output_size
+from cnnlab.layers.describe import hw_text, output_size, shape_text
 
 
 # ----- receptive field -------------------------------------------------------------------------
@@ -68,25 +67,21 @@ def receptive_field(model, input_shape=None) -> tuple[list[ReceptiveFieldRow], s
         [1, 3, 5]
     """
     layers = list(getattr(model, "layers", model))
-    shape = _input_shape(model, input_shape)
+    shape = input_shape if input_shape is not None else getattr(model, "input_shape", None)
+    shape = None if shape is None else tuple(int(d) for d in shape)
     shapes = model.layer_shapes(shape) if (shape is not None and hasattr(model, "layer_shapes")) else [None] * len(layers)
     size, jump, start = np.array([1, 1]), np.array([1, 1]), np.array([0.0, 0.0])
     rows = [ReceptiveFieldRow(-1, "input", (1, 1), (1, 1), (0, 0), (1, 1), (1, 1), (0.0, 0.0), shape)]
     current = shape
     for i, layer in enumerate(layers):
-        kind = _kind(layer)
-        if kind in ("Flatten", "Dense"):
+        kind = type(layer).__name__  # for the table's label only
+        if not layer.keeps_spatial_layout:
             break
-        if _is_conv(layer) or _is_window_pool(layer):
-            kernel, stride, padding = _window(layer)
-        elif kind == "GlobalAvgPool2d":
-            if current is None:
-                raise ValueError("receptive_field needs input_shape=(C, H, W) for a model with GlobalAvgPool2d "
-                                 "(its window is the whole input map); received none.")
-            kernel, stride, padding = (int(current[1]), int(current[2])), (1, 1), (0, 0)
-        else:
+        window = layer.window(current)
+        if window is None:  # a layer that works on each position alone
             current = shapes[i]
             continue
+        kernel, stride, padding = window
         k, s, p = np.array(kernel), np.array(stride), np.array(padding)
         start = start + ((k - 1) / 2 - p) * jump
         size = size + (k - 1) * jump
@@ -98,9 +93,9 @@ def receptive_field(model, input_shape=None) -> tuple[list[ReceptiveFieldRow], s
             (float(start[0]), float(start[1])), None if current is None else tuple(current)))
     header = ("layer", "kernel", "stride", "pad", "receptive field", "jump", "start", "output")
     table = [header] + [
-        (r.layer, _hw_text(r.kernel), _hw_text(r.stride), _hw_text(r.padding),
-         f"{r.size[0]}x{r.size[1]}", _hw_text(r.jump), f"({r.start[0]:g}, {r.start[1]:g})",
-         "-" if r.output_shape is None else _shape_text(r.output_shape))
+        (r.layer, hw_text(r.kernel), hw_text(r.stride), hw_text(r.padding),
+         f"{r.size[0]}x{r.size[1]}", hw_text(r.jump), f"({r.start[0]:g}, {r.start[1]:g})",
+         "-" if r.output_shape is None else shape_text(r.output_shape))
         for r in rows
     ]
     widths = [max(len(row[c]) for row in table) for c in range(len(header))]

@@ -13,7 +13,8 @@ Example:
 """
 import numpy as np  # noqa: F401  (for the doctest above)
 
-from cnnlab.lab.viz._common import DIVERGING, SEQUENTIAL, finish, new_figure, png_bytes, symmetric_norm
+from cnnlab.lab.viz._common import (DIVERGING, SEQUENTIAL, conv_image, finish, new_figure, png_bytes, pool_maps,
+                                    symmetric_norm)
 from cnnlab.lab.viz.basics import flatten_figure, pipeline_figure, pipeline_numbers, pooling_figure, relu_figure
 from cnnlab.lab.viz.conv_steps import conv_animation, conv_step, conv_step_numbers
 from cnnlab.lab.viz.equivariance import equivariance_figure
@@ -28,7 +29,7 @@ from cnnlab.lab.viz.training_views import (confusion_matrix, confusion_matrix_fi
                                        most_confused_figure, prediction_grid, training_curves)
 
 __all__ = [
-    "DIVERGING", "SEQUENTIAL", "finish", "new_figure", "png_bytes", "symmetric_norm",
+    "DIVERGING", "SEQUENTIAL", "finish", "new_figure", "png_bytes", "symmetric_norm", "conv_image", "pool_maps",
     "conv_step", "conv_step_numbers", "conv_animation",
     "edge_test_image", "kernel_responses", "kernel_gallery",
     "relu_figure", "pooling_figure", "flatten_figure", "pipeline_numbers", "pipeline_figure",

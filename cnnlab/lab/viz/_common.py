@@ -14,6 +14,10 @@ from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from cnnlab.ops import pool
+from cnnlab.ops.conv import conv2d_forward
+from cnnlab.ops.shapes import to_pair
+
 #: suffixes ``save=`` accepts
 SAVE_SUFFIXES = (".png", ".svg", ".pdf")
 DPI = 100
@@ -162,9 +166,6 @@ def conv_image(image2d, kernel2d, bias: float = 0.0, stride=1, padding=0) -> np.
     Shape:
         image2d (H, W), kernel2d (KH, KW) -> (H_out, W_out).
     """
-    from cnnlab.ops.conv import conv2d_forward
-    from cnnlab.ops.shapes import to_pair
-
     x = np.asarray(image2d, dtype=np.float64)[None, None]  # (1, 1, H, W)
     w = np.asarray(kernel2d, dtype=np.float64)[None, None]  # (1, 1, KH, KW)
     out, _ = conv2d_forward(x, w, np.array([float(bias)]), stride=to_pair(stride, "stride"),
@@ -174,8 +175,6 @@ def conv_image(image2d, kernel2d, bias: float = 0.0, stride=1, padding=0) -> np.
 
 def pool_maps(maps, size: int = 2, kind: str = "max") -> np.ndarray:
     """``cnnlab.ops.pool`` max or average pooling (window = stride = ``size``) of (H, W) or (C, H, W)."""
-    from cnnlab.ops import pool
-
     a = np.asarray(maps, dtype=np.float64)
     x = a.reshape((1, -1) + a.shape[-2:])  # (1, C, H, W)
     fwd = pool.maxpool2d_forward if kind == "max" else pool.avgpool2d_forward

@@ -10,13 +10,12 @@ import numpy as np
 from matplotlib import colormaps
 
 from cnnlab.lab.viz._common import as_2d_image, conv_image, finish, new_figure, pool_maps, show
+from cnnlab.ops.activation import relu_forward
 
 __all__ = ["relu_figure", "pooling_figure", "flatten_figure", "pipeline_numbers", "pipeline_figure"]
 
 
 def _relu(a: np.ndarray) -> np.ndarray:
-    from cnnlab.ops.activation import relu_forward
-
     return relu_forward(np.asarray(a, dtype=np.float64))[0]
 
 

@@ -11,13 +11,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from cnnlab.ops.shapes import to_pair
 from cnnlab.lab.viz._common import as_2d_image, box, finish, new_figure, show, symmetric_norm, write_numbers
+from cnnlab.ops.conv import conv2d_forward
 
 __all__ = ["conv_step_numbers", "conv_step", "conv_animation"]
 
 
 def _conv_full(image: np.ndarray, kernel: np.ndarray, bias: float, stride, padding) -> np.ndarray:
-    from cnnlab.ops.conv import conv2d_forward
-
     out, _ = conv2d_forward(image[None, None], kernel[None, None], np.array([bias]), stride=stride, padding=padding)
     return out[0, 0]  # (H_out, W_out)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnlab.lab.filters import KERNELS, apply_kernel, sobel_magnitude
 from cnnlab.lab.viz._common import as_2d_image, finish, new_figure, show
 
 __all__ = ["GALLERY", "edge_test_image", "kernel_responses", "kernel_gallery"]
@@ -38,8 +39,6 @@ GALLERY = ("vertical_edge", "horizontal_edge", "diagonal_edge_main", "diagonal_e
 
 
 def _default_kernels() -> dict:
-    from cnnlab.lab.filters import KERNELS
-
     return {name: KERNELS[name] for name in GALLERY if name in KERNELS}
 
 
@@ -55,8 +54,6 @@ def kernel_responses(image, kernels: dict | None = None, *, padding: int = 1) ->
         name -> 2-D response, plus ``"sobel_magnitude"`` (``cnnlab.lab.filters.sobel_magnitude``)
         when both Sobel kernels are among the kernels.
     """
-    from cnnlab.lab.filters import apply_kernel, sobel_magnitude
-
     kernels = _default_kernels() if kernels is None else kernels
     img = as_2d_image(image)
     out = {name: np.asarray(apply_kernel(img, np.asarray(k, dtype=np.float64), stride=1, padding=padding))

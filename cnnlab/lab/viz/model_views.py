@@ -7,14 +7,15 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab.lab.viz._common import finish, new_figure, show, symmetric_norm, write_numbers
+from cnnlab.layers import Conv2d
+from cnnlab.training.inference import probabilities
 
 __all__ = ["feature_map_layers", "feature_maps", "first_conv_index", "filters_figure", "class_probabilities",
            "probabilities_figure", "filters_before_after"]
 
-_MAP_LAYERS = ("Conv2d", "MaxPool2d", "AvgPool2d")
 
 
-def _one_input(model, x) -> np.ndarray:
+def one_input(model, x) -> np.ndarray:
     x = np.asarray(x)
     if x.ndim == 2:
         x = x[None]  # (1, H, W): one channel
@@ -31,7 +32,7 @@ def _one_input(model, x) -> np.ndarray:
 
 def feature_map_layers(model) -> list[int]:
     """Indices of the layers whose outputs are feature maps worth drawing (Conv2d and pooling)."""
-    return [i for i, layer in enumerate(model.layers) if type(layer).__name__ in _MAP_LAYERS]
+    return [i for i, layer in enumerate(model.layers) if layer.produces_feature_maps]
 
 
 def feature_maps(model, x, *, layers: list[int] | None = None, max_channels: int = 8, save=None):
@@ -53,7 +54,7 @@ def feature_maps(model, x, *, layers: list[int] | None = None, max_channels: int
     Returns:
         the Figure.
     """
-    x = _one_input(model, x)
+    x = one_input(model, x)
     outputs = model.intermediate_outputs(x)
     layers = feature_map_layers(model) if layers is None else list(layers)
     if not layers:
@@ -105,7 +106,7 @@ def feature_maps(model, x, *, layers: list[int] | None = None, max_channels: int
 def first_conv_index(model) -> int:
     """Index of the first Conv2d layer; ValueError when there is none."""
     for i, layer in enumerate(model.layers):
-        if type(layer).__name__ == "Conv2d":
+        if isinstance(layer, Conv2d):
             return i
     raise ValueError("this model has no Conv2d layer.")
 
@@ -173,13 +174,8 @@ def class_probabilities(model, x) -> np.ndarray:
     Shape:
         x (C, H, W) or (1, C, H, W) -> (K,)
     """
-    from cnnlab.ops.activation import softmax
-
-    x = _one_input(model, x)
-    out = model.forward(x)[0].astype(np.float64)
-    if type(model.layers[-1]).__name__ == "Softmax":
-        return out
-    return softmax(out[None], axis=1)[0]
+    x = one_input(model, x)
+    return probabilities(model, model.forward(x).astype(np.float64))[0]
 
 
 def probabilities_figure(probs, *, class_names=None, true_label: int | None = None, image=None, save=None):

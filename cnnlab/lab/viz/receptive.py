@@ -8,6 +8,7 @@ from matplotlib import colormaps
 from matplotlib.patches import Rectangle
 
 from cnnlab.lab.viz._common import finish, new_figure
+from cnnlab.lab.explain import receptive_field
 
 __all__ = ["receptive_windows", "receptive_field_figure"]
 
@@ -24,8 +25,6 @@ def receptive_windows(model, input_shape=None) -> list[dict]:
         ``ReceptiveFieldRow``), ``unit`` (i, j) of that unit and ``top_left`` (row, col) and
         ``size`` (h, w) of its field in input pixels (it may reach into the padding).
     """
-    from cnnlab.lab.explain import receptive_field
-
     rows, _ = receptive_field(model, input_shape)
     if any(r.output_shape is None for r in rows):
         raise ValueError("receptive_windows needs the model's input_shape (C, H, W); pass input_shape=.")

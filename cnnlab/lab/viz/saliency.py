@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab.lab.viz._common import finish, new_figure, show
+from cnnlab.lab.viz.model_views import one_input
 
 __all__ = ["input_gradient", "saliency_map", "saliency_figure"]
 
@@ -28,12 +29,8 @@ def input_gradient(model, x, class_index: int | None = None) -> tuple[np.ndarray
     Returns:
         ``(grad, class_index)`` with grad (C, H, W) in the model's dtype.
     """
-    from cnnlab.lab.viz.model_views import _one_input
-
-    x = _one_input(model, x)
-    saved = [(p, p.grad) for p in model.parameters()]
-    caches = [layer._cache for layer in model.layers]
-    try:
+    x = one_input(model, x)
+    with model.preserved_state():
         scores = model.forward(x, training=False, requires_grad=True)  # (1, K)
         k = int(np.argmax(scores[0])) if class_index is None else int(class_index)
         if not 0 <= k < scores.shape[1]:
@@ -41,11 +38,6 @@ def input_gradient(model, x, class_index: int | None = None) -> tuple[np.ndarray
         dscores = np.zeros_like(scores)
         dscores[0, k] = 1
         grad = model.backward(dscores)[0]
-    finally:
-        for p, g in saved:
-            p.grad = g
-        for layer, c in zip(model.layers, caches):
-            layer._cache = c
     return grad, k
 
 
@@ -61,9 +53,7 @@ def saliency_figure(model, x, class_index: int | None = None, *, class_names=Non
     Returns:
         the Figure.
     """
-    from cnnlab.lab.viz.model_views import _one_input
-
-    x1 = _one_input(model, x)
+    x1 = one_input(model, x)
     grad, k = input_gradient(model, x1, class_index)
     grad = grad.astype(np.float64)
     sal = np.abs(grad).max(axis=0)

@@ -9,6 +9,7 @@ from matplotlib import colormaps
 from matplotlib.colors import BoundaryNorm, ListedColormap
 
 from cnnlab.lab.viz._common import finish, new_figure, show
+from cnnlab.lab.explain import conv_matrix
 
 __all__ = ["conv_matrix_figure", "parameter_figure"]
 
@@ -25,8 +26,6 @@ def conv_matrix_figure(kernel, input_shape=(5, 5), *, stride=1, padding=0, save=
     Returns:
         the Figure.
     """
-    from cnnlab.lab.explain import conv_matrix
-
     kernel = np.asarray(kernel, dtype=np.float64)
     M, index = conv_matrix(kernel, input_shape, stride, padding, return_index=True)
     kh, kw = kernel.shape

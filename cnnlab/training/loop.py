@@ -1,4 +1,4 @@
-"""``fit``: the training loop (``compile_model``, ``evaluate``/``predict`` and checkpoints live beside it).
+"""``fit``: the training loop (``compile``, ``inference`` and ``checkpoints`` are its neighbours).
 
 ``fit`` reads top to bottom in labelled sections (nanoGPT's train.py, CS231n's Solver)::
 
@@ -44,7 +44,7 @@ from cnnlab.training.compile import require_compiled
 from cnnlab.training.config import FitConfig
 from cnnlab.training.data import bind_rng, check_xy, make_augment
 from cnnlab.training.doctor import Doctor
-from cnnlab.training.evaluate import evaluate
+from cnnlab.training.inference import evaluate
 from cnnlab.training.history import History
 from cnnlab.training.progress import Diverged, Progress, StopRequested, graceful_sigint
 from cnnlab.utils.files import check_writable_folder
