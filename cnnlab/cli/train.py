@@ -11,6 +11,7 @@ import numpy as np
 
 from cnnlab.cli.common import UsageError, ensure_writable_folder, formatter, load_mnist_float
 from cnnlab.lab.demos import write_report
+from cnnlab.lab.viz import training_curves
 from cnnlab.models.zoo import MODELS, get_model
 from cnnlab.training import fit
 from cnnlab.training.callbacks import Callback, CosineDecay, CSVLogger, StepDecay
@@ -29,8 +30,6 @@ DEFAULTS = {  # the recipe of ``cnnlab train``: >= 99.3% test accuracy with simp
 
 def plot_curves(history, path: Path) -> None:
     """Loss and accuracy curves as a PNG (``cnnlab.lab.viz.training_curves``)."""
-    from cnnlab.lab.viz.training_views import training_curves  # matplotlib: only when a run has epochs
-
     training_curves(history, save=path)
 
 

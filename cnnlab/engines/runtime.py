@@ -47,10 +47,13 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import importlib.util
 import os
 import threading
+
+import numpy as np
 
 __all__ = ["HAVE_NUMBA", "BACKENDS", "use_numba", "require_numba", "kernels", "get_backend", "set_backend",
            "backend", "threading_layer", "calm_openblas"]
@@ -106,8 +109,7 @@ def kernels():
     """The compiled kernels (``cnnlab.engines.numba_kernels``, imported and started on first use)."""
     global _kernels
     if _kernels is None:
-        import numba
-        import numpy as np
+        import numba  # optional and heavy (~0.3 s, ~40 MB): loaded with the first kernel
 
         if "NUMBA_THREADING_LAYER" not in os.environ:
             numba.config.THREADING_LAYER_PRIORITY = list(LAYER_PRIORITY)
@@ -158,8 +160,6 @@ def calm_openblas(timeout: int = 4) -> list[str]:
     Returns:
         the paths of the libraries it reconfigured (empty when it did nothing).
     """
-    import ctypes
-
     if (_calmed or "OPENBLAS_THREAD_TIMEOUT" in os.environ or threading.current_thread() is not threading.main_thread()
             or not os.path.exists("/proc/self/maps")):
         return list(_calmed)

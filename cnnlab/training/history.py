@@ -2,7 +2,7 @@
 
 Example:
     >>> h = History()
-    >>> h._append(0, {"loss": 0.5, "accuracy": 0.875})
+    >>> h.append(0, {"loss": 0.5, "accuracy": 0.875})
     >>> h
     History(epochs=1, stop_reason=None, last={'loss': 0.5, 'accuracy': 0.875})
     >>> History.from_dict(h.to_dict()).history
@@ -38,7 +38,7 @@ class History:
         self.last_good_checkpoint: str | None = None
         self.params: dict = {}
 
-    def _append(self, epoch: int, logs: dict) -> None:
+    def append(self, epoch: int, logs: dict) -> None:
         self.epoch.append(int(epoch))
         for key, value in logs.items():
             self.history.setdefault(key, []).append(float(value))

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -52,13 +53,15 @@ from cnnlab.utils.files import check_writable_folder
 __all__ = ["fit"]
 
 
-def fit(model, x, y, epochs: int = 1, batch_size: int = 32, validation_split: float = 0.0, validation_data=None,
-        shuffle: bool = True, callbacks=None, verbose: int = 1, seed: int | None = None, augment=None,
-        doctor=True, resume_from=None, checkpoint=None) -> History:
+def fit(model, x, y, epochs: int = FitConfig.epochs, batch_size: int = FitConfig.batch_size,
+        validation_split: float = FitConfig.validation_split, validation_data=None, shuffle: bool = FitConfig.shuffle,
+        callbacks=None, verbose: int = FitConfig.verbose, seed: int | None = FitConfig.seed,
+        augment=FitConfig.augment, doctor=FitConfig.doctor, resume_from=None, checkpoint=None) -> History:
     """Train a compiled model on ``(x, y)`` with mini-batch gradient descent.
 
-    Long by design: the training loop reads top to bottom in labelled sections (nanoGPT's
-    train.py); each section is a few lines calling the model, the loss and the optimizer.
+    The loop reads top to bottom (nanoGPT's train.py): validate everything, set up, then for
+    each epoch :func:`_train_batch` (shuffle -> model.forward -> loss -> model.backward ->
+    step -> metrics) and :func:`_end_epoch` (validate, callbacks, checkpoint).
 
     Args:
         model: a compiled ``Sequential`` (``model.compile(...)``).
@@ -89,9 +92,81 @@ def fit(model, x, y, epochs: int = 1, batch_size: int = 32, validation_split: fl
     checkpoint (end of the previous epoch) is kept. NumPy's floating-point warnings are
     silenced during fit, since this diagnosis replaces them.
     """
-    # ---------------------------------------------------------------- 1. validate inputs
+    # ---------------------------------------------------------------- 1. validate inputs (no state changes)
     cfg = FitConfig(epochs=epochs, batch_size=batch_size, validation_split=validation_split, shuffle=shuffle,
                     verbose=verbose, seed=seed, augment=augment, doctor=doctor)
+    run = _prepare(model, x, y, cfg, validation_data, callbacks, checkpoint, resume_from)
+    # ---------------------------------------------------------------- 2. set up (state changes from here)
+    _start(run)
+    # ---------------------------------------------------------------- 3. epochs of batches
+    try:
+        with graceful_sigint(run.stop, cfg.verbose > 0), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for run.epoch in range(run.start_epoch, cfg.epochs):
+                _shuffle(run)
+                run.callbacks.on_epoch_begin(run.epoch, {})
+                run.bar.start_epoch(run.epoch, run.first_batch)
+                for run.batch in range(run.first_batch, run.steps):
+                    _train_batch(run)
+                # ---------------------------------------------------- 4. end of epoch
+                if _end_epoch(run):
+                    break
+        if run.history.stop_reason is None:
+            run.history.stop_reason = "completed"
+    except Diverged as d:
+        _report_divergence(model, run.optimizer, run.history, run.doc, d, run.checkpoint)
+    except (StopRequested, KeyboardInterrupt):
+        _handle_interrupt(run)
+    finally:
+        run.bar.close()
+    run.history.diagnostics = list(_merge(run.history.diagnostics, run.doc.records))
+    run.callbacks.on_train_end(dict(run.logs))
+    return run.history
+
+
+@dataclass
+class _Run:
+    """Everything one call of ``fit`` works with, checked, in one place."""
+
+    model: object
+    cfg: FitConfig
+    optimizer: object
+    loss_fn: object
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray | None
+    y_val: np.ndarray | None
+    callbacks: CallbackList
+    doc: Doctor
+    params: dict
+    checkpoint: Path | None
+    resumed: object = None
+    augment_fn: object = None
+    # set up by _start, then advanced by the loop
+    rng: np.random.Generator | None = None
+    history: History | None = None
+    bar: Progress | None = None
+    start_epoch: int = 0
+    progress: dict | None = None  # where an interrupted epoch stopped (resuming)
+    epoch: int = 0
+    batch: int = 0
+    first_batch: int = 0
+    phase: str = "start"  # "forward", "step", "done", "epoch_end": what an interruption finds
+    perm: np.ndarray | None = None
+    sums: dict = field(default_factory=lambda: {"loss": 0.0, "correct": 0, "seen": 0})
+    logs: dict = field(default_factory=dict)
+    stop: dict = field(default_factory=lambda: {"stop": False})
+
+    @property
+    def steps(self) -> int:
+        return self.params["steps"]
+
+    def write_checkpoint(self, epochs_done: int, position: dict | None = None) -> None:
+        save_checkpoint(self.checkpoint, self.model, self.optimizer, epochs_done, self.history, self.rng,
+                        config=self.cfg.to_json(), callbacks=list(self.callbacks), progress=position)
+
+
+def _prepare(model, x, y, cfg: FitConfig, validation_data, callbacks, checkpoint, resume_from) -> _Run:
+    """Check every argument and the data, split off the validation set: raises before any state changes."""
     cfg.validate()
     optimizer, loss_fn = require_compiled(model)
     x, y, n_classes = check_xy(model, x, y, "x", "y")
@@ -110,129 +185,110 @@ def fit(model, x, y, epochs: int = 1, batch_size: int = 32, validation_split: fl
     else:
         x_train, y_train, x_val, y_val = x, y, None, None
     n_train = x_train.shape[0]
-    steps = -(-n_train // cfg.batch_size)
     augment_fn = make_augment(cfg.augment)
     callback_list = CallbackList(callbacks)
     metric_keys = ["loss", "accuracy"] + (["val_loss", "val_accuracy"] if x_val is not None else []) + ["lr"]
     if checkpoint is not None:
         checkpoint = check_writable_folder(checkpoint, "cannot write the checkpoint")
     resumed = check_resume(resume_from, model, optimizer, n_train, cfg.epochs) if resume_from is not None else None
-    params = {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "steps": steps, "samples": n_train,
-              "metrics": metric_keys}
+    params = {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "steps": -(-n_train // cfg.batch_size),
+              "samples": n_train, "metrics": metric_keys}
     callback_list.setup(model, params)
     callback_list.validate(params)
     doc = cfg.doctor if isinstance(cfg.doctor, Doctor) else Doctor(enabled=bool(cfg.doctor))
     doc.reset(n_classes)
     doc.check_model(model, loss_fn)
     doc.check_inputs(x_train)
+    return _Run(model, cfg, optimizer, loss_fn, x_train, y_train, x_val, y_val, callback_list, doc, params,
+                checkpoint, resumed, augment_fn)
 
-    # ---------------------------------------------------------------- 2. set up (state changes from here)
+
+def _start(run: _Run) -> None:
+    """A fresh run (generator from the seed) or a resumed one (weights, optimizer, generator,
+    history and callbacks as the checkpoint left them)."""
+    resumed = run.resumed
     if resumed is not None:
-        model.load_state_dict(resumed.model.state_dict())
-        optimizer.load_state_dict(resumed.optimizer_state)
-        rng = resumed.make_rng()
-        history = resumed.history
-        history.stop_reason = history.stopped_at = None
-        start_epoch = int(resumed.epoch)
-        progress = resumed.progress
+        run.model.load_state_dict(resumed.model.state_dict())
+        run.optimizer.load_state_dict(resumed.optimizer_state)
+        run.rng = resumed.make_rng()
+        run.history = resumed.history
+        run.history.stop_reason = run.history.stopped_at = None
+        run.start_epoch, run.progress = int(resumed.epoch), resumed.progress
     else:
-        rng = np.random.default_rng(cfg.seed)
-        history = History()
-        start_epoch, progress = 0, None
-    history.params = params
-    bind_rng(model, rng)
-    model.stop_training = False
-    callback_list.on_train_begin({})
+        run.rng, run.history = np.random.default_rng(run.cfg.seed), History()
+    run.history.params = run.params
+    bind_rng(run.model, run.rng)
+    run.model.stop_training = False
+    run.callbacks.on_train_begin({})
     if resumed is not None:  # callbacks continue from their saved state (matched by position and class)
-        for cb, entry in zip(callback_list, resumed.callback_states):
+        for cb, entry in zip(run.callbacks, resumed.callback_states):
             if entry.get("class") == type(cb).__name__:
                 cb.load_state_dict(entry["state"])
-    bar = Progress(cfg.verbose, cfg.epochs, steps)
-    stop = {"stop": False}
-    config_json = cfg.to_json()
-    logs: dict = {}
-    first_batch = int(progress["batch"]) if progress else 0
+    run.bar = Progress(run.cfg.verbose, run.cfg.epochs, run.steps)
+    run.epoch = run.start_epoch
+    run.first_batch = run.batch = int(run.progress["batch"]) if run.progress else 0
 
-    def write_checkpoint(epochs_done: int, position: dict | None = None) -> None:
-        save_checkpoint(checkpoint, model, optimizer, epochs_done, history, rng, config=config_json,
-                        callbacks=list(callback_list), progress=position)
 
-    epoch = start_epoch
-    b = first_batch
-    phase = "start"
-    perm = None
-    sums = {"loss": 0.0, "correct": 0, "seen": 0}
-    try:
-        with graceful_sigint(stop, cfg.verbose > 0), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for epoch in range(start_epoch, cfg.epochs):
-                # ---------------------------------------------------- shuffle
-                if progress is not None:  # resuming inside an interrupted epoch
-                    perm, sums, first_batch = progress["permutation"], dict(progress["sums"]), int(progress["batch"])
-                    progress = None
-                else:
-                    perm = rng.permutation(n_train) if cfg.shuffle else np.arange(n_train)
-                    sums, first_batch = {"loss": 0.0, "correct": 0, "seen": 0}, 0
-                callback_list.on_epoch_begin(epoch, {})
-                bar.start_epoch(epoch, first_batch)
-                for b in range(first_batch, steps):
-                    phase = "forward"
-                    idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-                    xb, yb = x_train[idx], y_train[idx]
-                    if augment_fn is not None:
-                        xb = augment_fn(xb, rng)
-                    # ------------------------------------------------ forward
-                    logits = model.forward(xb, training=True)
-                    # ------------------------------------------------ loss
-                    loss = loss_fn.forward(logits, yb)
-                    if not math.isfinite(loss):
-                        raise Diverged(epoch, b, loss, doc.locate_nonfinite(model, loss_fn, xb, yb))
-                    # ------------------------------------------------ backward
-                    optimizer.zero_grad()
-                    model.backward(loss_fn.backward(), need_input_grad=False)  # the input is data
-                    # ------------------------------------------------ step
-                    phase = "step"
-                    optimizer.step()
-                    phase = "done"
-                    # ------------------------------------------------ metrics and progress
-                    n = len(yb)
-                    correct = int(np.count_nonzero(np.argmax(logits, axis=1) == yb))
-                    sums["loss"] += loss * n
-                    sums["correct"] += correct
-                    sums["seen"] += n
-                    doc.after_step(model, epoch, b, loss, xb)
-                    callback_list.on_batch_end(b, {"loss": loss, "accuracy": correct / n, "size": n})
-                    bar.batch(n, sums["loss"] / sums["seen"], sums["correct"] / sums["seen"])
-                    if stop["stop"]:
-                        raise StopRequested
-                # ---------------------------------------------------- end of epoch: validate
-                phase = "epoch_end"  # an interruption from here on keeps the previous checkpoint
-                logs = {"loss": sums["loss"] / sums["seen"], "accuracy": sums["correct"] / sums["seen"]}
-                if x_val is not None:
-                    logs["val_loss"], logs["val_accuracy"] = evaluate(model, x_val, y_val, cfg.eval_batch_size)
-                logs["lr"] = float(optimizer.lr)
-                bar.end_epoch(epoch, logs)
-                doc.end_epoch(epoch, logs["loss"], logs["lr"])
-                history._append(epoch, logs)
-                history.diagnostics = list(_merge(history.diagnostics, doc.records))
-                # ---------------------------------------------------- callbacks
-                callback_list.on_epoch_end(epoch, dict(logs))
-                # ---------------------------------------------------- checkpoint
-                if checkpoint is not None:
-                    write_checkpoint(epoch + 1)
-                if getattr(model, "stop_training", False):
-                    history.stop_reason = "early_stopping"
-                    break
-        if history.stop_reason is None:
-            history.stop_reason = "completed"
-    except Diverged as d:
-        _report_divergence(model, optimizer, history, doc, d, checkpoint)
-    except (StopRequested, KeyboardInterrupt):
-        _handle_interrupt(history, epoch, b, phase, perm, sums, checkpoint, write_checkpoint, cfg.verbose)
-    finally:
-        bar.close()
-    history.diagnostics = list(_merge(history.diagnostics, doc.records))
-    callback_list.on_train_end(dict(logs))
-    return history
+def _shuffle(run: _Run) -> None:
+    """This epoch's order of the samples (or, resuming inside an epoch, the saved order and sums)."""
+    if run.progress is not None:
+        run.perm, run.sums = run.progress["permutation"], dict(run.progress["sums"])
+        run.first_batch, run.progress = int(run.progress["batch"]), None
+    else:
+        n = run.x_train.shape[0]
+        run.perm = run.rng.permutation(n) if run.cfg.shuffle else np.arange(n)
+        run.sums, run.first_batch = {"loss": 0.0, "correct": 0, "seen": 0}, 0
+
+
+def _train_batch(run: _Run) -> None:
+    """One gradient step: batch -> model.forward -> loss -> model.backward -> optimizer.step -> metrics."""
+    model, loss_fn, b, bs = run.model, run.loss_fn, run.batch, run.cfg.batch_size
+    run.phase = "forward"
+    idx = run.perm[b * bs:(b + 1) * bs]
+    xb, yb = run.x_train[idx], run.y_train[idx]
+    if run.augment_fn is not None:
+        xb = run.augment_fn(xb, run.rng)
+    logits = model.forward(xb, training=True)
+    loss = loss_fn.forward(logits, yb)
+    if not math.isfinite(loss):
+        raise Diverged(run.epoch, b, loss, run.doc.locate_nonfinite(model, loss_fn, xb, yb))
+    run.optimizer.zero_grad()
+    model.backward(loss_fn.backward(), need_input_grad=False)  # the input is data
+    run.phase = "step"
+    run.optimizer.step()
+    run.phase = "done"
+    n = len(yb)
+    correct = int(np.count_nonzero(np.argmax(logits, axis=1) == yb))
+    run.sums["loss"] += loss * n
+    run.sums["correct"] += correct
+    run.sums["seen"] += n
+    run.doc.after_step(model, run.epoch, b, loss, xb)
+    run.callbacks.on_batch_end(b, {"loss": loss, "accuracy": correct / n, "size": n})
+    run.bar.batch(n, run.sums["loss"] / run.sums["seen"], run.sums["correct"] / run.sums["seen"])
+    if run.stop["stop"]:
+        raise StopRequested
+
+
+def _end_epoch(run: _Run) -> bool:
+    """Validate, record, call the callbacks, write the checkpoint; True when training should stop."""
+    run.phase = "epoch_end"  # an interruption from here on keeps the previous checkpoint
+    sums, epoch = run.sums, run.epoch
+    logs = {"loss": sums["loss"] / sums["seen"], "accuracy": sums["correct"] / sums["seen"]}
+    if run.x_val is not None:
+        logs["val_loss"], logs["val_accuracy"] = evaluate(run.model, run.x_val, run.y_val, run.cfg.eval_batch_size)
+    logs["lr"] = float(run.optimizer.lr)
+    run.logs = logs
+    run.bar.end_epoch(epoch, logs)
+    run.doc.end_epoch(epoch, logs["loss"], logs["lr"])
+    run.history.append(epoch, logs)
+    run.history.diagnostics = list(_merge(run.history.diagnostics, run.doc.records))
+    run.callbacks.on_epoch_end(epoch, dict(logs))
+    if run.checkpoint is not None:
+        run.write_checkpoint(epoch + 1)
+    if getattr(run.model, "stop_training", False):
+        run.history.stop_reason = "early_stopping"
+        return True
+    return False
 
 
 def _merge(existing: list, new: list):
@@ -261,21 +317,21 @@ def _report_divergence(model, optimizer, history: History, doc: Doctor, d: Diver
     history.stopped_at = {"epoch": d.epoch + 1, "batch": d.batch + 1}
 
 
-def _handle_interrupt(history: History, epoch: int, b: int, phase: str, perm, sums, checkpoint, write_checkpoint,
-                      verbose: int) -> None:
+def _handle_interrupt(run: _Run) -> None:
+    history, epoch, checkpoint = run.history, run.epoch, run.checkpoint
     history.stop_reason = "interrupted"
-    history.stopped_at = {"epoch": epoch + 1, "batch": b + 1}  # the batch during or after which it came
+    history.stopped_at = {"epoch": epoch + 1, "batch": run.batch + 1}  # the batch during or after which it came
     note = ""
     if checkpoint is not None:
-        if phase == "done" and perm is not None:
+        if run.phase == "done" and run.perm is not None:
             # a consistent point: batch b finished; the next run starts at batch b + 1
-            write_checkpoint(epoch, {"batch": b + 1, "permutation": perm, "sums": sums})
+            run.write_checkpoint(epoch, {"batch": run.batch + 1, "permutation": run.perm, "sums": run.sums})
             history.last_good_checkpoint = str(checkpoint)
             note = f" Checkpoint saved to {checkpoint}; continue with fit(..., resume_from={str(checkpoint)!r})."
         elif Path(checkpoint).is_file():
             history.last_good_checkpoint = str(checkpoint)
             note = (f" The interruption came in the middle of a batch, so the checkpoint from the end of "
                     f"epoch {len(history.epoch)} ({checkpoint}) is kept.")
-    if verbose:
+    if run.cfg.verbose:
         print(f"Training interrupted at epoch {epoch + 1}, batch {history.stopped_at['batch']}.{note}",
               file=sys.stderr)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -156,8 +157,6 @@ def conv_animation(image, kernel, save, *, bias: float = 0.0, stride=1, padding=
     Returns:
         the path of the written GIF.
     """
-    from PIL import Image
-
     path = Path(save)
     if path.suffix.lower() != ".gif":
         raise ValueError(f"conv_animation writes a GIF; save= must end in .gif; received {str(path)!r}.")
