@@ -78,7 +78,7 @@ def driver(argv) -> int:
     a = p.parse_args(argv)
 
     import cnnlab.utils.files
-    from cnnlab.training.callbacks import CosineDecay
+    from cnnlab.training.schedules import CosineDecay
     from cnnlab.training.checkpoints import load_checkpoint
     from cnnlab.training import fit
 

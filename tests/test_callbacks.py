@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from cnnlab.training.callbacks import (Callback, CosineDecay, CSVLogger, EarlyStopping, LearningRateScheduler,
-                              ModelCheckpoint, StepDecay)
+from cnnlab.training.callbacks import Callback, CSVLogger, EarlyStopping, ModelCheckpoint
+from cnnlab.training.schedules import CosineDecay, LearningRateScheduler, StepDecay
 from cnnlab.models.io import load_model
 from cnnlab.layers import Dense, Flatten
 from cnnlab.models import Sequential

@@ -5,7 +5,8 @@ import signal
 import numpy as np
 import pytest
 
-from cnnlab.training.callbacks import Callback, StepDecay
+from cnnlab.training.callbacks import Callback
+from cnnlab.training.schedules import StepDecay
 from cnnlab.datasets import load_mnist
 from cnnlab.models.io import ModelFileError, load_model
 from cnnlab.layers import Conv2d, Dense, Dropout, Flatten, MaxPool2d, ReLU

@@ -4,7 +4,8 @@ import warnings
 import numpy as np
 import pytest
 
-from cnnlab.training.callbacks import Callback, LearningRateScheduler
+from cnnlab.training.callbacks import Callback
+from cnnlab.training.schedules import LearningRateScheduler
 from cnnlab.datasets import load_mnist
 from cnnlab.training.doctor import Diagnosis, Doctor, DoctorWarning
 from cnnlab.models.io import load_model

@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.cli.common import UsageError, ensure_writable_folder, formatter, load_mnist_float
-from cnnlab.lab.demos import write_report
+from cnnlab.lab.report import write_report
 from cnnlab.lab.viz import training_curves
 from cnnlab.models.zoo import MODELS, get_model
 from cnnlab.training import fit
-from cnnlab.training.callbacks import Callback, CosineDecay, CSVLogger, StepDecay
+from cnnlab.training.callbacks import Callback, CSVLogger
+from cnnlab.training.schedules import CosineDecay, StepDecay
 from cnnlab.training.checkpoints import architecture, load_checkpoint, restore, save_training_state
 from cnnlab.utils.argtypes import fraction, nonneg_int, positive_float, positive_int
 from cnnlab.utils.files import atomic_write_text

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.datasets import load_image, load_mnist
-from cnnlab.lab.demos import DEMOS, run_demo, toy_data, visualize
+from cnnlab.lab.demos import DEMOS, run_demo, toy_data
+from cnnlab.lab.report import visualize
 from cnnlab.lab.explain import explain_pixel
 from cnnlab.lab.viz import pixel_figure
 from cnnlab.models.io import load_model

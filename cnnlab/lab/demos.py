@@ -12,9 +12,6 @@ Example:
 """
 from __future__ import annotations
 
-import base64
-import html
-import json
 from pathlib import Path
 
 import numpy as np
@@ -23,13 +20,12 @@ from cnnlab.datasets import load_mnist
 from cnnlab.datasets.toys import lines_dataset, ox_dataset, ox_templates
 from cnnlab.lab import explain, viz
 from cnnlab.lab.filters import KERNELS
+from cnnlab.lab.report import out_folder, probabilities_of, save_figure, visualize, write_report  # noqa: F401
 from cnnlab.lab.viz import conv_image, pool_maps
 from cnnlab.layers import Conv2d, MaxPool2d, ReLU
 from cnnlab.models import Sequential, zoo
 from cnnlab.ops.activation import relu_forward
 from cnnlab.ops.conv import conv2d_backward, conv2d_forward
-from cnnlab.training.inference import probabilities
-from cnnlab.utils.files import atomic_write_text
 
 __all__ = ["DEMOS", "TOYS", "run_demo", "train_toy", "toy_data", "mnist_digit", "visualize", "write_report"]
 
@@ -108,17 +104,6 @@ def train_toy(name: str, seed: int = 0, *, verbose: int = 0):
 
 
 # ----- demos ---------------------------------------------------------------------------------------
-def _out(out_dir) -> Path:
-    path = Path(out_dir)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _save(fig, path: Path, files: list) -> None:
-    viz.finish(fig, path)
-    files.append(str(path))
-
-
 def _demo_convolution(out: Path, say) -> dict:
     # The filter the O/X model learned, on a clean X: a real model's numbers, small enough to read.
     model, _, _ = train_toy("ox")
@@ -130,13 +115,13 @@ def _demo_convolution(out: Path, say) -> dict:
     at = tuple(int(v) for v in np.unravel_index(int(np.argmax(out_map)), out_map.shape))
     d = viz.conv_step_numbers(x_img, kernel, at=at, bias=bias)
     files: list = []
-    _save(viz.conv_step(x_img, kernel, at=at, bias=bias), out / "convolution_step.png", files)
+    save_figure(viz.conv_step(x_img, kernel, at=at, bias=bias), out / "convolution_step.png", files)
     files.append(str(viz.conv_animation(x_img, kernel, out / "convolution.gif", bias=bias)))
     digit, label = mnist_digit(0)
     vname, vkernel = _kernel("vertical_edge", "sobel_x")
     edge = viz.conv_step_numbers(digit, vkernel, padding=1)["output"]
     at_digit = tuple(int(v) for v in np.unravel_index(int(np.argmax(edge)), edge.shape))  # the strongest edge
-    _save(viz.conv_step(digit, vkernel, at=at_digit, padding=1), out / "convolution_step_mnist.png", files)
+    save_figure(viz.conv_step(digit, vkernel, at=at_digit, padding=1), out / "convolution_step_mnist.png", files)
     files.append(str(viz.conv_animation(digit, vkernel, out / "convolution_mnist.gif", padding=1, max_frames=28)))
     sizes = {f"{n},{k},{s},{p}": explain.output_size(n, k, s, p)
              for n, k, s, p in ((6, 3, 1, 0), (28, 3, 1, 1), (28, 2, 2, 0), (7, 3, 2, 0), (224, 3, 1, 1))}
@@ -157,7 +142,7 @@ def _demo_kernels(out: Path, say) -> dict:
     digit, label = mnist_digit(0)
     images = {f"MNIST digit ({label})": digit, "synthetic edges": viz.edge_test_image(28)}
     files: list = []
-    _save(viz.kernel_gallery(images), out / "kernels.png", files)
+    save_figure(viz.kernel_gallery(images), out / "kernels.png", files)
     numbers = {}
     for img_name, img in images.items():
         resp = viz.kernel_responses(img)
@@ -175,7 +160,7 @@ def _demo_relu(out: Path, say) -> dict:
     digit, _ = mnist_digit(0)
     kname, fmap = _edge_map(digit)
     files: list = []
-    _save(viz.relu_figure(fmap), out / "relu.png", files)
+    save_figure(viz.relu_figure(fmap), out / "relu.png", files)
     after = relu_forward(fmap)[0]
     n_neg = int(np.sum(fmap < 0))
     say(f"'{kname}' feature map of a digit: {n_neg} of {fmap.size} values negative, min {fmap.min():.3f}; "
@@ -199,7 +184,7 @@ def _demo_pooling(out: Path, say) -> dict:
     _, fmap = _edge_map(digit)
     crop = np.round(_busiest_crop(relu_forward(fmap)[0], 8), 2)
     files: list = []
-    _save(viz.pooling_figure(crop, 2), out / "pooling.png", files)
+    save_figure(viz.pooling_figure(crop, 2), out / "pooling.png", files)
     mx, av = pool_maps(crop, 2, "max"), pool_maps(crop, 2, "avg")
     say("8x8 crop of a ReLU feature map:\n" + np.array2string(crop, precision=2))
     say("max pool 2x2:\n" + np.array2string(mx, precision=2))
@@ -212,10 +197,10 @@ def _demo_pipeline(out: Path, say) -> dict:
     kname, kernel = _kernel("vertical_edge", "sobel_x")
     d = viz.pipeline_numbers(digit, kernel)
     files: list = []
-    _save(viz.pipeline_figure(digit, kernel, kernel_name=kname.replace("_", " ")), out / "pipeline.png", files)
+    save_figure(viz.pipeline_figure(digit, kernel, kernel_name=kname.replace("_", " ")), out / "pipeline.png", files)
     maps = np.stack([viz.pipeline_numbers(digit, _kernel(*names)[1], pool=4)["pool"]
                      for names in (("vertical_edge", "sobel_x"), ("horizontal_edge", "sobel_y"), ("sharpen",))])
-    _save(viz.flatten_figure(maps), out / "flatten.png", files)  # 3 filters -> (3, 7, 7) -> 147 numbers
+    save_figure(viz.flatten_figure(maps), out / "flatten.png", files)  # 3 filters -> (3, 7, 7) -> 147 numbers
     shapes = {k: list(v.shape) for k, v in d.items()}
     say(f"digit {label}: " + " -> ".join(f"{k} {'x'.join(map(str, s))}" for k, s in shapes.items()))
     return {"numbers": {"shapes": shapes, "flat_sum": float(d["flat"].sum())}, "files": files}
@@ -226,21 +211,21 @@ def _toy_demo(name: str, out: Path, say) -> dict:
     cfg = TOYS[name]
     (x, y), (xt, yt) = toy_data(name)
     files: list = []
-    probs = _predict(model, xt)
-    _save(viz.training_curves(history), out / f"{name}_curves.png", files)
-    _save(viz.filters_figure(model), out / f"{name}_filters.png", files)
+    probs = probabilities_of(model, xt)
+    save_figure(viz.training_curves(history), out / f"{name}_curves.png", files)
+    save_figure(viz.filters_figure(model), out / f"{name}_filters.png", files)
     before = _fresh_model(name).layers[0].weight.data
-    _save(viz.filters_before_after(before, model.layers[0].weight.data), out / f"{name}_filters_before_after.png", files)
+    save_figure(viz.filters_before_after(before, model.layers[0].weight.data), out / f"{name}_filters_before_after.png", files)
     for label in range(2):
         k = int(np.flatnonzero(yt == label)[0])
-        _save(viz.feature_maps(model, xt[k]), out / f"{name}_feature_maps_{cfg['classes'][label]}.png", files)
-    _save(viz.prediction_grid(xt, yt, probs, class_names=cfg["classes"], n=16), out / f"{name}_predictions.png", files)
+        save_figure(viz.feature_maps(model, xt[k]), out / f"{name}_feature_maps_{cfg['classes'][label]}.png", files)
+    save_figure(viz.prediction_grid(xt, yt, probs, class_names=cfg["classes"], n=16), out / f"{name}_predictions.png", files)
     k0 = int(np.flatnonzero(yt == 1)[0])
-    _save(viz.probabilities_figure(probs[k0], class_names=cfg["classes"], true_label=int(yt[k0]), image=xt[k0, 0]),
+    save_figure(viz.probabilities_figure(probs[k0], class_names=cfg["classes"], true_label=int(yt[k0]), image=xt[k0, 0]),
           out / f"{name}_probabilities.png", files)
-    _save(viz.saliency_figure(model, xt[k0], class_names=cfg["classes"]), out / f"{name}_saliency.png", files)
+    save_figure(viz.saliency_figure(model, xt[k0], class_names=cfg["classes"]), out / f"{name}_saliency.png", files)
     e = explain.explain_pixel(model, xt[k0], 0, at=_strongest(model, xt[k0]), channel=0)
-    _save(viz.pixel_figure(e), out / f"{name}_explain_pixel.png", files)
+    save_figure(viz.pixel_figure(e), out / f"{name}_explain_pixel.png", files)
     say(model.explain())
     say(f"{name}: held-out accuracy {acc:.2%} on {len(yt)} examples after {len(history.history['loss'])} epochs; "
         f"final training loss {history.history['loss'][-1]:.4f}")
@@ -266,7 +251,7 @@ def _demo_equivariance(out: Path, say) -> dict:
     kname, kernel = _kernel("vertical_edge", "sobel_x")
     r = explain.translation_equivariance(digit, kernel)
     files: list = []
-    _save(viz.equivariance_figure(r), out / "equivariance.png", files)
+    save_figure(viz.equivariance_figure(r), out / "equivariance.png", files)
     say(f"kernel '{kname}' on a digit: max |conv(shift x) - shift(conv x)| = {r.conv_max_error:.2e}")
     say(f"active values unchanged at the same position under 1-pixel shifts: conv+ReLU "
         f"{r.conv_unchanged_fraction:.1%}, after 2x2 max pooling {r.pool_unchanged_fraction:.1%}")
@@ -287,7 +272,7 @@ def _demo_sparse(out: Path, say) -> dict:
         dx, _, _ = conv2d_backward(dout, cache)
         fwd_err = float(np.max(np.abs(M @ x.ravel() - out_conv.ravel())))
         bwd_err = float(np.max(np.abs(M.T @ dout.ravel() - dx.ravel())))
-        _save(viz.conv_matrix_figure(kernel, shape, padding=padding), out / fname, files)
+        save_figure(viz.conv_matrix_figure(kernel, shape, padding=padding), out / fname, files)
         _, index = explain.conv_matrix(kernel, shape, 1, padding, return_index=True)
         slots = int(np.count_nonzero(index >= 0))
         key = f"{shape[0]}x{shape[1]} padding {padding}"
@@ -314,14 +299,14 @@ def _demo_receptive(out: Path, say) -> dict:
         rows, text = explain.receptive_field(model)
         numbers[model.name] = [r.size[0] for r in rows]
         say(f"{model.name}:\n{text}")
-        _save(viz.receptive_field_figure(model, image=digit), out / f"receptive_field_{model.name}.png", files)
+        save_figure(viz.receptive_field_figure(model, image=digit), out / f"receptive_field_{model.name}.png", files)
     return {"numbers": numbers, "files": files}
 
 
 def _demo_params(out: Path, say) -> dict:
     rows, text = explain.parameter_comparison(print_fn=say)
     files: list = []
-    _save(viz.parameter_figure(rows), out / "params.png", files)
+    save_figure(viz.parameter_figure(rows), out / "params.png", files)
     return {"numbers": {r.name: {"dense": r.dense_params, "conv": r.conv_params} for r in rows}, "files": files}
 
 
@@ -354,135 +339,8 @@ def run_demo(name: str, out_dir, *, print_fn=print) -> dict:
     """
     if name not in DEMOS:
         raise ValueError(f"unknown demo {name!r}; choose one of: {', '.join(DEMOS)}.")
-    out = _out(out_dir)
+    out = out_folder(out_dir)
     say = print_fn if print_fn is not None else (lambda *_: None)
     result = DEMOS[name](out, say)
     say("wrote " + ", ".join(result["files"]))
     return {"name": name, **result}
-
-
-# ----- a trained model, one image ------------------------------------------------------------------
-def _predict(model, x, batch_size: int = 256) -> np.ndarray:
-    """Class probabilities (N, K) from the model's forward pass (softmax unless it ends in Softmax)."""
-    outs = [model.forward(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)]
-    return probabilities(model, np.concatenate(outs).astype(np.float64))
-
-
-def visualize(model, image, out_dir, *, class_names=None, label: int | None = None) -> dict:
-    """What ``model`` sees in ``image``: feature maps, first-layer filters, class probabilities
-    and the saliency map, written into ``out_dir``.
-
-    Args:
-        model: a ``Sequential`` with a known ``input_shape``.
-        image: one input (C, H, W) (or (H, W) for one channel) of the model's dtype, scaled
-            as the model was trained.
-        out_dir: destination folder (created if missing).
-        class_names: names of the classes.
-        label: the true class, if known.
-
-    Returns:
-        ``{"numbers": {"probabilities": [...], "predicted": k}, "files": [...]}``.
-    """
-    out = _out(out_dir)
-    x = np.asarray(image)
-    if x.ndim == 2:
-        x = x[None]  # (1, H, W)
-    probs = viz.class_probabilities(model, x)
-    files: list = []
-    _save(viz.feature_maps(model, x), out / "feature_maps.png", files)
-    _save(viz.filters_figure(model), out / "filters.png", files)
-    _save(viz.probabilities_figure(probs, class_names=class_names, true_label=label,
-                                   image=x[0] if x.shape[0] == 1 else x.mean(axis=0)), out / "probabilities.png", files)
-    _save(viz.saliency_figure(model, x, class_names=class_names), out / "saliency.png", files)
-    return {"numbers": {"probabilities": probs.tolist(), "predicted": int(np.argmax(probs))}, "files": files}
-
-
-# ----- HTML report ---------------------------------------------------------------------------------
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
-color:#222;line-height:1.45}
-h1{border-bottom:2px solid #444;padding-bottom:.2em} h2{margin-top:1.8em;border-bottom:1px solid #ccc}
-table{border-collapse:collapse;margin:.5em 0} td,th{border:1px solid #bbb;padding:.25em .6em;text-align:left}
-th{background:#f0f0f0} pre{background:#f6f6f6;padding:.8em;overflow-x:auto;font-size:.85em}
-img{max-width:100%;height:auto;border:1px solid #ddd;margin:.4em 0} .big{font-size:1.3em;font-weight:bold}
-"""
-
-
-def _img_tag(fig, alt: str) -> str:
-    data = base64.b64encode(viz.png_bytes(fig)).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
-
-
-def _table(rows) -> str:
-    cells = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
-    return f"<table>{cells}</table>"
-
-
-def write_report(out_dir, model, history, x_test, y_test, settings: dict | None = None, *, class_names=None,
-                 filename: str = "report.html", title: str | None = None) -> Path:
-    """A self-contained HTML report of a training run (images embedded, inline CSS, no links).
-
-    Sections: run settings, test accuracy, model summary and plain-language explanation,
-    training curves, confusion matrix, prediction grid, most confident mistakes, learned
-    filters, feature maps and saliency of the first test image.
-
-    Args:
-        out_dir: destination folder (created if missing).
-        model: the trained ``Sequential``.
-        history: its ``History`` (or a dict of metric lists).
-        x_test: test inputs (N, C, H, W) of the model's dtype; y_test: labels (N,).
-        settings: run settings to list (epochs, batch size, lr, seed, ...).
-        class_names: names of the classes.
-        filename: report file name.
-        title: page title.
-
-    Returns:
-        the path of the written report.
-    """
-    out = _out(out_dir)
-    x_test = np.asarray(x_test)
-    y_test = np.asarray(y_test)
-    if x_test.shape[0] != y_test.shape[0] or x_test.shape[0] == 0:
-        raise ValueError(f"x_test and y_test must hold the same, nonzero number of samples; received "
-                         f"{x_test.shape[0]} and {y_test.shape[0]}.")
-    probs = _predict(model, x_test)
-    pred = probs.argmax(axis=1)
-    acc = float(np.mean(pred == y_test))
-    k = probs.shape[1]
-    title = title or f"cnnlab training report: {getattr(model, 'name', 'model')}"
-    sections = [f"<h1>{html.escape(title)}</h1>",
-                f'<p class="big">Test accuracy: {acc:.2%} ({int(np.sum(pred == y_test))} of {len(y_test)})</p>']
-    settings = dict(settings or {})
-    if settings:
-        sections += ["<h2>Run settings</h2>", _table((k_, json.dumps(v) if isinstance(v, (list, dict)) else v)
-                                                     for k_, v in settings.items())]
-    sections += ["<h2>Model</h2>", f"<pre>{html.escape(model.summary(print_fn=None))}</pre>",
-                 f"<pre>{html.escape(model.explain())}</pre>"]
-    h = viz.history_dict(history)
-    if h.get("loss"):
-        sections += ["<h2>Training curves</h2>", _img_tag(viz.training_curves(h), "training curves")]
-        last = [(key, f"{vals[-1]:.4f}") for key, vals in h.items() if vals]
-        sections.append(_table(last))
-    sections += ["<h2>Confusion matrix</h2>",
-                 _img_tag(viz.confusion_matrix_figure(y_test, pred, class_names=class_names, num_classes=k),
-                          "confusion matrix"),
-                 "<h2>Predictions</h2>",
-                 _img_tag(viz.prediction_grid(x_test, y_test, probs, class_names=class_names, n=24), "prediction grid"),
-                 "<h2>Most confident mistakes</h2>",
-                 _img_tag(viz.most_confused_figure(x_test, y_test, probs, class_names=class_names, n=8),
-                          "most confused examples")]
-    try:
-        viz.first_conv_index(model)
-        sections += ["<h2>Learned filters (first convolution)</h2>", _img_tag(viz.filters_figure(model), "filters")]
-    except ValueError:
-        pass
-    if viz.feature_map_layers(model):
-        sections += [f"<h2>Feature maps of test image 0 (label {html.escape(str(y_test[0]))})</h2>",
-                     _img_tag(viz.feature_maps(model, x_test[0]), "feature maps")]
-    sections += ["<h2>Saliency of test image 0</h2>",
-                 _img_tag(viz.saliency_figure(model, x_test[0], class_names=class_names), "saliency")]
-    page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>{_CSS}</style></head><body>\n" + "\n".join(sections) + "\n</body></html>\n")
-    path = out / filename
-    atomic_write_text(path, page)
-    return path

@@ -30,7 +30,8 @@ import pytest
 
 import cnnlab.models.archive
 import cnnlab.utils.files
-from cnnlab.training.callbacks import Callback, LearningRateScheduler
+from cnnlab.training.callbacks import Callback
+from cnnlab.training.schedules import LearningRateScheduler
 from cnnlab.cli import main as cli_main
 from cnnlab.models.io import read_archive
 from cnnlab.training.checkpoints import load_checkpoint
