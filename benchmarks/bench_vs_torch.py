@@ -1,6 +1,6 @@
 """cnnlab beside PyTorch on the CPU: training epochs, inference, layers, memory (``cnnlab bench``).
 
-The code lives in ``cnnlab/bench.py`` (so that ``cnnlab bench`` runs the same thing); see its
+The code lives in ``cnnlab/bench/`` (so that ``cnnlab bench`` runs the same thing); see its
 docstring for what is timed and how (two worker processes, interleaved).
 
     python benchmarks/bench_vs_torch.py --repeats 3 --markdown BENCHMARKS.md
