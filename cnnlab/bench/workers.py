@@ -77,7 +77,10 @@ def machine_info() -> dict:
 
 
 def run_vs_torch(cfg: BenchConfig | None = None, log=None) -> BenchResult:
-    """Run the interleaved benchmark and return its rows (see the module docstring).
+    """Run the interleaved benchmark and return its rows (see ``cnnlab.bench``).
+
+    One function on purpose: the order of the timings (A B, then B A, per row, per repeat) is
+    the method, and reads best in one place.
 
     Args:
         cfg: the settings (defaults: full epochs, 3 repeats).

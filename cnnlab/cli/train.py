@@ -114,6 +114,10 @@ def _finished_run(resume_from, epochs: int, model):
 
 
 def cmd_train(args) -> int:
+    """The ``train`` command, in the order a run happens: checks, data and model, train, test/save/plot.
+
+    Long by design (one screen, labelled sections), like ``fit``: each section is a few calls.
+    """
     # ---- check everything that can be checked before the long part
     out = args.out if args.out is not None else Path("runs") / args.model
     ensure_writable_folder(out)

@@ -17,13 +17,8 @@ __all__ = ["output_size", "shape_text", "hw_text", "num", "Shapes", "shapes_of"]
 
 
 def output_size(n: int, kernel: int, stride: int = 1, padding: int = 0) -> tuple[int, str]:
-    """The output length of a convolution or pooling window, with the formula written out.
-
-    Args:
-        n: input length (height or width).
-        kernel: window length.
-        stride: step between windows.
-        padding: zeros added on each side.
+    """The output length of a convolution or pooling window, with the formula written out
+    (arguments as ``cnnlab.ops.shapes.conv_output_size``).
 
     Returns:
         ``(size, text)``: the size from ``cnnlab.ops.shapes.conv_output_size`` and the
