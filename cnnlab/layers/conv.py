@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab.utils.formatting import compact_pair, format_pair
-from cnnlab.utils.validation import check_image_batch, check_positive_int
+from cnnlab.utils.validation import check_image_batch, check_positive_int, layout_hint
 from cnnlab.layers.describe import hw_text, num, output_size, shapes_of
 from cnnlab.layers.base import DEFAULT_DTYPE, Layer, Parameter, as_rng
 from cnnlab.engines import conv2d_backward, conv2d_forward, resolve
@@ -137,11 +137,8 @@ class Conv2d(Layer):
         """(C_out, H_out, W_out) for a per-sample input shape (C_in, H, W)."""
         input_shape = tuple(int(d) for d in input_shape)
         if len(input_shape) != 3 or input_shape[0] != self.in_channels:
-            hint = ""
-            if len(input_shape) == 3 and input_shape[2] == self.in_channels:
-                hint = " cnnlab is channels-first: try x.transpose(0, 3, 1, 2)."
             raise ValueError(f"Conv2d expected per-sample input of shape ({self.in_channels}, H, W); received "
-                             f"{input_shape}.{hint}")
+                             f"{input_shape}.{layout_hint(input_shape, (self.in_channels, None, None))}")
         _, H, W = input_shape
         (KH, KW), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         if KH > H + 2 * ph or KW > W + 2 * pw:

@@ -10,7 +10,7 @@ import contextlib
 
 import numpy as np
 
-from cnnlab.utils.validation import check_float_array
+from cnnlab.utils.validation import check_float_array, layout_hint
 from cnnlab.layers import LAYER_CLASSES
 from cnnlab.layers.base import Layer, Parameter
 from cnnlab.layers.describe import num, shape_text
@@ -173,15 +173,8 @@ class Sequential:
     def _check_input(self, x) -> None:
         check_float_array(x, f"{type(self).__name__} input", self.dtype)
         if self.input_shape is not None and tuple(x.shape[1:]) != self.input_shape:
-            hint = ""
-            if x.ndim == len(self.input_shape) + 1 and tuple(x.shape[1:]) == self.input_shape[1:] + self.input_shape[:1]:
-                hint = " cnnlab is channels-first: try x.transpose(0, 3, 1, 2)."
-            elif x.ndim == len(self.input_shape) and self.input_shape[0] == 1 and tuple(x.shape[1:]) == self.input_shape[1:]:
-                hint = " Add the channel axis: x[:, None]."
-            raise ValueError(
-                f"model expected input of shape (N, {', '.join(map(str, self.input_shape))}); "
-                f"received {x.shape}.{hint}"
-            )
+            raise ValueError(f"model expected input of shape (N, {', '.join(map(str, self.input_shape))}); "
+                             f"received {x.shape}.{layout_hint(x.shape, (None, *self.input_shape))}")
 
     def clear_caches(self) -> None:
         for layer in self.layers:

@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from cnnlab.datasets.preprocessing import random_shift
-from cnnlab.utils.validation import check_array
+from cnnlab.utils.validation import check_array, layout_hint
 
 __all__ = ["check_x", "check_xy", "bind_rng", "make_augment"]
 
@@ -31,13 +31,8 @@ def check_x(model, x, name: str = "x") -> np.ndarray:
     if x.ndim == 0 or x.shape[0] == 0:
         raise ValueError(f"{name} holds no samples (shape {x.shape}).")
     if shape is not None and tuple(x.shape[1:]) != tuple(shape):
-        hint = ""
-        if x.ndim == len(shape) + 1 and tuple(x.shape[1:]) == tuple(shape[1:]) + tuple(shape[:1]):
-            hint = f" cnnlab is channels-first (N, C, H, W); for channels-last data use {name}.transpose(0, 3, 1, 2)."
-        elif x.ndim == len(shape) and shape[0] == 1 and tuple(x.shape[1:]) == tuple(shape[1:]):
-            hint = f" Add the channel axis: {name}[:, None] (or cnnlab.datasets.preprocessing.add_channel_axis)."
         raise ValueError(f"{name} must have shape (N, {', '.join(map(str, shape))}) for this model; "
-                         f"received {x.shape}.{hint}")
+                         f"received {x.shape}.{layout_hint(x.shape, (None, *shape), name)}")
     # The sum is finite iff every value is (barring overflow, which the exact check then sorts out).
     if not math.isfinite(float(np.sum(x, dtype=np.float64))):
         bad = ~np.isfinite(x)

@@ -36,6 +36,32 @@ def check_float_array(x, name: str = "input", dtype=None) -> np.ndarray:
     return x
 
 
+def layout_hint(received: tuple, expected: tuple, name: str = "x") -> str:
+    """The fix for the two usual layout mistakes, as a sentence to append to an error ("" if neither).
+
+    Args:
+        received: the shape received, per sample or with the batch axis.
+        expected: the shape expected, in the same form; ``None`` sizes match anything.
+        name: the variable the user passed, used in the suggested code.
+
+    Example:
+        >>> layout_hint((28, 28, 3), (3, None, None))
+        ' cnnlab is channels-first: try x.transpose(0, 3, 1, 2).'
+        >>> layout_hint((8, 28, 28), (8, 1, 28, 28))
+        ' Add the channel axis: x[:, None].'
+    """
+    def same(a, b):
+        return len(a) == len(b) and all(e is None or int(r) == e for r, e in zip(a, b))
+
+    received, expected = tuple(received), tuple(expected)
+    lead = len(expected) - 3  # 1 when the shapes carry the batch axis
+    if lead >= 0 and same(received[:lead] + received[-1:] + received[lead:-1], expected):
+        return f" cnnlab is channels-first: try {name}.transpose(0, 3, 1, 2)."
+    if lead >= 0 and expected[lead] in (1, None) and same(received[:lead] + (1,) + received[lead:], expected):
+        return f" Add the channel axis: {name}[:, None]."
+    return ""
+
+
 def check_image_batch(x, layer: str, channels: int | None = None, dtype=None) -> np.ndarray:
     """Check ``x`` is a float (N, C, H, W) batch, with ``channels`` channels when given.
 
@@ -43,19 +69,15 @@ def check_image_batch(x, layer: str, channels: int | None = None, dtype=None) ->
     """
     check_float_array(x, f"{layer} input", dtype)
     if x.ndim != 4:
-        hint = ""
-        if x.ndim == 3:
-            hint = " For a batch of single-channel images (N, H, W) add the channel axis: x[:, None]."
+        hint = layout_hint(x.shape, (None, 1, None, None))  # (N, H, W): single-channel images
         raise ValueError(
             f"{layer} expected input of shape (N, C, H, W) (4 dimensions); received shape "
             f"{x.shape} ({x.ndim} dimensions).{hint}"
         )
     if channels is not None and x.shape[1] != channels:
         expected = f"(N, {channels}, H, W)"
-        hint = ""
-        if x.shape[3] == channels:
-            hint = " cnnlab is channels-first: try x.transpose(0, 3, 1, 2)."
-        raise ValueError(f"{layer} expected input of shape {expected}; received {x.shape}.{hint}")
+        raise ValueError(f"{layer} expected input of shape {expected}; received {x.shape}."
+                         f"{layout_hint(x.shape, (None, channels, None, None))}")
     return x
 
 
