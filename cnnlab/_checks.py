@@ -118,6 +118,7 @@ def check_writable_folder(path, what: str) -> Path:
         FileNotFoundError: the folder does not exist.
         NotADirectoryError: the "folder" is a file.
         PermissionError: the folder is not writable.
+        IsADirectoryError: ``path`` itself is a folder.
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
@@ -127,4 +128,6 @@ def check_writable_folder(path, what: str) -> Path:
         raise NotADirectoryError(f"{what} {path}: {folder} is a file, not a folder.")
     if not os.access(folder, os.W_OK):
         raise PermissionError(f"{what} {path}: folder {folder} is not writable.")
+    if path.is_dir():
+        raise IsADirectoryError(f"{what} {path}: it is a folder; name a file (e.g. {path / 'model.npz'}).")
     return path

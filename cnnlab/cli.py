@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab._argtypes import fraction, nonneg_int, positive_float, positive_int
+from cnnlab._argtypes import bounded_int, fraction, nonneg_int, positive_float
 
 from cnnlab.callbacks import Callback, atomic_write_text
 
@@ -31,6 +31,10 @@ DEFAULTS = {  # the recipe of ``cnnlab train``: >= 99.3% test accuracy with simp
     "model": "simple_cnn", "epochs": 8, "batch_size": 64, "optimizer": "adam", "lr": 1e-3,
     "seed": 0, "augment": True, "shift": 2, "schedule": "cosine", "val_split": 0.05,
 }
+
+
+_TRAIN_COUNT = bounded_int(1, 60_000, "MNIST has 60,000 training images")
+_TEST_COUNT = bounded_int(1, 10_000, "MNIST has 10,000 test images")
 
 
 class UsageError(Exception):
@@ -133,9 +137,10 @@ def _add_train(sub) -> None:
                        epilog=TRAIN_EPILOG, formatter_class=_formatter)
     p.add_argument("--model", default=DEFAULTS["model"], choices=sorted(MODELS), metavar="NAME",
                    help=f"zoo model: {', '.join(sorted(MODELS))} (default: %(default)s)")
-    p.add_argument("--epochs", type=positive_int, default=DEFAULTS["epochs"],
+    p.add_argument("--epochs", type=bounded_int(1, 10_000, "epochs"), default=DEFAULTS["epochs"],
                    help="total epochs (default: %(default)s)")
-    p.add_argument("--batch-size", type=positive_int, default=DEFAULTS["batch_size"], help="(default: %(default)s)")
+    p.add_argument("--batch-size", type=bounded_int(1, 60_000, "MNIST has 60,000 training images"),
+                   default=DEFAULTS["batch_size"], help="(default: %(default)s)")
     p.add_argument("--optimizer", default=DEFAULTS["optimizer"], choices=["sgd", "adam", "adamw"],
                    help="(default: %(default)s)")
     p.add_argument("--lr", type=positive_float, default=DEFAULTS["lr"], help="learning rate (default: %(default)s)")
@@ -144,7 +149,7 @@ def _add_train(sub) -> None:
                    help="seed for the weights, shuffling and augmentation (default: %(default)s)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=DEFAULTS["augment"],
                    help="random shifts of the training images (default: on)")
-    p.add_argument("--shift", type=positive_int, default=DEFAULTS["shift"],
+    p.add_argument("--shift", type=bounded_int(1, 27, "MNIST images are 28 pixels wide"), default=DEFAULTS["shift"],
                    help="largest shift in pixels with --augment (default: %(default)s)")
     p.add_argument("--schedule", default=DEFAULTS["schedule"], choices=["cosine", "step", "none"],
                    help="learning-rate schedule: cosine decay to 0, step (x0.1 every third of the "
@@ -154,8 +159,8 @@ def _add_train(sub) -> None:
     p.add_argument("--out", type=Path, default=None, help="output folder (default: runs/<model>)")
     p.add_argument("--resume", nargs="?", const="", default=None, metavar="CHECKPOINT",
                    help="continue from CHECKPOINT (default: <out>/checkpoint.npz)")
-    p.add_argument("--limit", type=positive_int, default=None, help="use only the first N training images")
-    p.add_argument("--test-limit", type=positive_int, default=None, help="use only the first N test images")
+    p.add_argument("--limit", type=_TRAIN_COUNT, default=None, help="use only the first N training images")
+    p.add_argument("--test-limit", type=_TEST_COUNT, default=None, help="use only the first N test images")
     p.add_argument("--quiet", action="store_true", help="no progress bars; print only the test accuracy")
     p.set_defaults(func=cmd_train)
 
@@ -294,8 +299,8 @@ def _add_evaluate(sub) -> None:
                        description="Evaluate a saved model on the MNIST test set.", epilog=EVALUATE_EPILOG,
                        formatter_class=_formatter)
     p.add_argument("model", metavar="MODEL", help="a model file (model.npz or a checkpoint)")
-    p.add_argument("--limit", type=positive_int, default=None, help="use only the first N test images")
-    p.add_argument("--batch-size", type=positive_int, default=256, help="(default: %(default)s)")
+    p.add_argument("--limit", type=_TEST_COUNT, default=None, help="use only the first N test images")
+    p.add_argument("--batch-size", type=_TEST_COUNT, default=256, help="(default: %(default)s)")
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -346,7 +351,7 @@ def _add_predict(sub) -> None:
                        formatter_class=_formatter)
     p.add_argument("model", metavar="MODEL", help="a model file")
     p.add_argument("images", metavar="IMAGE", nargs="+", help="image files (PNG, JPEG, ...)")
-    p.add_argument("--top", type=positive_int, default=3, help="how many classes to list (default: %(default)s)")
+    p.add_argument("--top", type=bounded_int(1, 1000, "classes listed"), default=3, help="how many classes to list (default: %(default)s)")
     p.set_defaults(func=cmd_predict)
 
 
@@ -443,9 +448,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: an error message quotes at most this many characters (a hostile file can make one of megabytes)
+MAX_ERROR_CHARS = 1000
+
+
+def one_line(err: BaseException, limit: int = MAX_ERROR_CHARS) -> str:
+    """The message of ``err`` on one line, cut to ``limit`` characters with the cut counted."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    if isinstance(err, OSError) and not isinstance(err, (FileNotFoundError, PermissionError)) and err.strerror:
+        text = f"{err.strerror}: {err.filename}" if err.filename else err.strerror
+    if isinstance(err, MemoryError):
+        text = ("not enough memory" + (f" ({text})" if str(err) else "") + "; try a smaller --batch-size or "
+                "--limit, or a smaller model")
+    if len(text) > limit:
+        text = text[:limit] + f"... ({len(text) - limit:,} more characters cut)"
+    return text
+
+
 def main(argv=None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 training diverged, 2 user error,
     130 interrupted)."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # also while the parser and the plugin modules are being imported
+        print("cnnlab: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -463,13 +493,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("cnnlab: interrupted", file=sys.stderr)
         return 130
-    except (UsageError, ModelFileError, OSError, ValueError, TypeError) as err:
+    except (UsageError, ModelFileError, OSError, ValueError, TypeError, MemoryError) as err:
         if os.environ.get("CNNLAB_DEBUG"):
             raise
-        text = " ".join(str(err).split()) or type(err).__name__
-        if isinstance(err, OSError) and not isinstance(err, (FileNotFoundError, PermissionError)) and err.strerror:
-            text = f"{err.strerror}: {err.filename}" if err.filename else err.strerror
-        print(f"cnnlab {args.command}: error: {text}", file=sys.stderr)
+        print(f"cnnlab {args.command}: error: {one_line(err)}", file=sys.stderr)
         return 2
 
 

@@ -47,6 +47,7 @@ from cnnlab.doctor import Doctor
 from cnnlab.checkpoints import (TrainingState, _check_resume, load_checkpoint, restore, save_checkpoint,
                                 save_training_state)
 from cnnlab.history import History
+from cnnlab.models.budget import check_compute_budget
 
 # the checkpoint functions and History live in their own modules; importable from here too
 __all__ = ["FitConfig", "History", "TrainingState", "compile_model", "evaluate", "fit", "load_checkpoint", "predict",
@@ -194,6 +195,8 @@ def _check_x(model, x, name: str = "x") -> np.ndarray:
             hint = f" Add the channel axis: {name}[:, None] (or cnnlab.datasets.preprocessing.add_channel_axis)."
         raise ValueError(f"{name} must have shape (N, {', '.join(map(str, shape))}) for this model; "
                          f"received {x.shape}.{hint}")
+    # one example's forward pass must fit in memory (a model without input_shape is checked here)
+    check_compute_budget(model, tuple(x.shape[1:]), what=f"this model on {name} of shape {x.shape}")
     # The sum is finite iff every value is (barring overflow, which the exact check then sorts out).
     if not math.isfinite(float(np.sum(x, dtype=np.float64))):
         bad = ~np.isfinite(x)
@@ -427,7 +430,7 @@ class _Progress:
 # ===== fit ============================================================================================
 def fit(model, x, y, epochs: int = 1, batch_size: int = 32, validation_split: float = 0.0, validation_data=None,
         shuffle: bool = True, callbacks=None, verbose: int = 1, seed: int | None = None, augment=None,
-        doctor=True, resume_from=None, checkpoint=None) -> History:
+        doctor=True, resume_from=None, checkpoint=None, allow_change=("epochs",)) -> History:
     """Train a compiled model on ``(x, y)`` with mini-batch gradient descent.
 
     Args:
@@ -443,6 +446,11 @@ def fit(model, x, y, epochs: int = 1, batch_size: int = 32, validation_split: fl
             ``epochs`` is the total, counting the epochs already done.
         checkpoint: a file to write a checkpoint to at the end of every epoch (atomically;
             also on Ctrl-C, at the batch where training stopped).
+        allow_change: on resume, the settings that may differ from the run's (see
+            ``cnnlab.resume_checks.CHANGEABLE``): ``"epochs"`` (allowed by default: a larger
+            total trains further) and ``"lr"`` (the new learning rate, a schedule scaled to it).
+            Any other difference (batch size, validation split, augmentation, seed, number of
+            samples, optimizer settings, callbacks) is refused with the differences listed.
 
     Returns:
         a ``History``.
@@ -485,8 +493,13 @@ def fit(model, x, y, epochs: int = 1, batch_size: int = 32, validation_split: fl
     callback_list = CallbackList(callbacks)
     metric_keys = ["loss", "accuracy"] + (["val_loss", "val_accuracy"] if x_val is not None else []) + ["lr"]
     if checkpoint is not None:
-        checkpoint = check_writable_folder(checkpoint, "cannot write the checkpoint")
-    resumed = _check_resume(resume_from, model, optimizer, n_train, cfg.epochs) if resume_from is not None else None
+        checkpoint = check_checkpoint_path(checkpoint)
+    check_batch_statistics(model, x_train.shape[1:], n_train, cfg.batch_size)
+    settings = _run_settings(cfg, optimizer, callback_list, n_train, 0 if x_val is None else len(x_val))
+    resumed = None
+    if resume_from is not None:
+        resumed = _check_resume(resume_from, model, optimizer, n_train, cfg.epochs, steps=steps,
+                                callbacks=list(callback_list), settings=settings, allow_change=allow_change)
     params = {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "steps": steps, "samples": n_train,
               "metrics": metric_keys}
     callback_list.setup(model, params)
@@ -517,9 +530,11 @@ def fit(model, x, y, epochs: int = 1, batch_size: int = 32, validation_split: fl
         for cb, entry in zip(callback_list, resumed.callback_states):
             if entry.get("class") == type(cb).__name__:
                 cb.load_state_dict(entry["state"])
+        if "lr" in resumed.changed:
+            _apply_new_lr(optimizer, list(callback_list), settings["optimizer"]["lr"], resumed.config)
     bar = _Progress(cfg.verbose, cfg.epochs, steps)
     stop = {"stop": False}
-    config_json = cfg.to_json()
+    config_json = settings
     logs: dict = {}
     first_batch = int(progress["batch"]) if progress else 0
 
@@ -605,6 +620,72 @@ def fit(model, x, y, epochs: int = 1, batch_size: int = 32, validation_split: fl
     history.diagnostics = list(_merge(history.diagnostics, doc.records))
     callback_list.on_train_end(dict(logs))
     return history
+
+
+def _run_settings(cfg: FitConfig, optimizer, callbacks, n_train: int, n_val: int) -> dict:
+    """What a checkpoint stores to compare on resume: the fit settings, the numbers of samples,
+    the optimizer's class and settings as compiled, and the classes of the callbacks that carry
+    state into a resume (schedules, early stopping; a logger or a timer may come and go)."""
+    from cnnlab.callbacks import Callback
+
+    stateful = [type(cb).__name__ for cb in callbacks if type(cb).state_dict is not Callback.state_dict]
+    return {**cfg.to_json(), "samples": n_train, "val_samples": n_val,
+            "optimizer": {"class": type(optimizer).__name__, **optimizer.get_config()}, "callbacks": stateful}
+
+
+def _apply_new_lr(optimizer, callbacks, new_lr: float, saved: dict) -> None:
+    """``allow_change=("lr",)``: continue at ``new_lr`` instead of the run's learning rate; a
+    schedule keeps its shape, scaled to the new rate (its ``initial_lr`` becomes ``new_lr``)."""
+    old = (saved or {}).get("optimizer", {}).get("lr") if isinstance((saved or {}).get("optimizer"), dict) else None
+    scale = new_lr / old if isinstance(old, (int, float)) and old > 0 else None
+    optimizer.lr = optimizer.lr * scale if scale is not None else new_lr
+    for cb in callbacks:
+        if getattr(cb, "initial_lr", None) is not None:
+            cb.initial_lr = new_lr
+
+
+def check_checkpoint_path(checkpoint) -> Path:
+    """The checkpoint file must be writable: its folder exists and is writable, and the path
+    is not a folder (found before the first epoch, not after it with a temp file's name)."""
+    path = Path(checkpoint)
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot write the checkpoint {path}: it is a folder; pass a file name such as "
+                                f"{path / 'checkpoint.npz'}.")
+    return check_writable_folder(path, "cannot write the checkpoint")
+
+
+def check_batch_statistics(model, sample_shape, n_train: int, batch_size: int) -> None:
+    """Refuse, before training, a run in which a batch-norm layer would see a batch with one
+    value per channel (BatchNorm1d and a last batch of one example; BatchNorm2d on 1x1 maps):
+    its variance is 0/0, so it would fail mid-epoch after the weights had changed.
+
+    Why refuse rather than ``drop_last``: dropping samples silently changes which data a run
+    sees (and the bits of every existing run); the fix is one choice away and the message
+    names both: a batch size that leaves no single-example batch, or one more/fewer sample.
+    """
+    from cnnlab.layers.normalization import BatchNorm1d, BatchNorm2d  # training sits above layers
+
+    sizes = {min(batch_size, n_train)}
+    if n_train % batch_size:
+        sizes.add(n_train % batch_size)
+    try:
+        shapes = [tuple(sample_shape)] + model.layer_shapes(tuple(sample_shape))
+    except (ValueError, TypeError):
+        return  # fit's own checks name the layer that does not fit
+    for i, layer in enumerate(model.layers):
+        if not isinstance(layer, (BatchNorm1d, BatchNorm2d)):
+            continue
+        per_channel = math.prod(shapes[i][1:])  # values per channel per example
+        for n in sorted(sizes):
+            if n * per_channel == 1:
+                good = next((b for b in range(batch_size, 0, -1) if n_train % b != 1 and b > 1), None)
+                fix = f" use batch_size={good}" if good else ""
+                raise ValueError(
+                    f"layer {i} ({type(layer).__name__}) would get a training batch of {n} example with one value "
+                    f"per channel ({n_train} samples in batches of {batch_size} leave a last batch of {n}): batch "
+                    f"norm needs more than 1 value per channel to compute a variance. Fix:{fix or ''} "
+                    f"{'or ' if good else ''}drop or add one training sample."
+                )
 
 
 def _training_passes(model, sample_shape):
