@@ -43,28 +43,34 @@ from cnnlab._checks import check_positive_int, check_real, check_writable_folder
 # ----- helpers -----------------------------------------------------------------------------
 def atomic_write_text(path, text: str) -> Path:
     """Write ``text`` to ``path`` through a temp file in the same folder and an atomic rename,
-    so a crash never leaves a half-written file."""
+    so a crash never leaves a half-written file. A replaced file keeps its mode and owner.
+
+    Raises:
+        ValueError: ``text`` holds characters UTF-8 cannot encode (lone surrogates, e.g. from a
+            file name that is not UTF-8); the message names ``path``. Nothing is written.
+    """
+    from cnnlab.io import keep_mode_and_owner, temp_prefix
+
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(f"cannot write {os.fsdecode(path)!a}: its text holds {err.object[err.start:err.end]!a} at "
+                         f"character {err.start}, which UTF-8 cannot encode (a name that is not UTF-8?).") from None
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        keep_mode_and_owner(tmp, path)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def _check_mode(mode: str, monitor: str, owner: str) -> str:

@@ -10,7 +10,9 @@ Other modules add commands without editing this file: ``cnnlab.lab_cli`` and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
 import json
 import os
 import sys
@@ -23,6 +25,7 @@ import numpy as np
 from cnnlab._argtypes import bounded_int, fraction, nonneg_int, positive_float
 
 from cnnlab.callbacks import Callback, atomic_write_text
+from cnnlab.runlock import RunFolderBusy, hold_run_folder
 
 #: modules that contribute sub-commands through ``add_commands(subparsers)``
 PLUGIN_MODULES = ("cnnlab.lab_cli", "cnnlab.bench")
@@ -158,7 +161,11 @@ def _add_train(sub) -> None:
                    help="fraction of the training images held out for validation (default: %(default)s)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: runs/<model>)")
     p.add_argument("--resume", nargs="?", const="", default=None, metavar="CHECKPOINT",
-                   help="continue from CHECKPOINT (default: <out>/checkpoint.npz)")
+                   help="continue from CHECKPOINT (default: <out>/checkpoint.npz); every setting must match the "
+                        "run's, except those named with --allow-change")
+    p.add_argument("--allow-change", action="append", choices=["epochs", "lr"], default=None, metavar="NAME",
+                   help="with --resume: let NAME differ from the run's: epochs (train further; always allowed) or "
+                        "lr (continue at the new --lr, the schedule scaled to it); repeatable")
     p.add_argument("--limit", type=_TRAIN_COUNT, default=None, help="use only the first N training images")
     p.add_argument("--test-limit", type=_TEST_COUNT, default=None, help="use only the first N test images")
     p.add_argument("--quiet", action="store_true", help="no progress bars; print only the test accuracy")
@@ -196,23 +203,49 @@ def _finished_run(resume_from, epochs: int, model):
 
 
 def cmd_train(args) -> int:
-    from cnnlab.callbacks import CosineDecay, CSVLogger, StepDecay
-    from cnnlab.checkpoints import save_training_state
-    from cnnlab.training import fit
-    from cnnlab.zoo import get_model
-
-    # ---- check everything that can be checked before the long part
+    # ---- check everything that can be checked before the long part; create nothing until then
     out = args.out if args.out is not None else Path("runs") / args.model
-    _ensure_writable_folder(out)
     checkpoint = out / "checkpoint.npz"
     resume_from = None
     if args.resume is not None:
         resume_from = Path(args.resume) if args.resume else checkpoint
         if not resume_from.is_file():
             raise UsageError(f"no checkpoint to resume from at {resume_from}")
+    elif args.allow_change:
+        raise UsageError("--allow-change applies only with --resume")
     if args.momentum is not None and args.optimizer != "sgd":
         raise UsageError("--momentum applies only to --optimizer sgd")
+    _check_output_folder(out)
     say = (lambda *a: None) if args.quiet else print  # noqa: E731
+    _ensure_writable_folder(out)
+    with hold_run_folder(out, "cnnlab train"):
+        return _train(args, out, checkpoint, resume_from, say)
+
+
+def _check_output_folder(out: Path) -> None:
+    """Refuse, before creating anything, an output folder that cannot work: the nearest existing
+    folder above it is not writable, it is a file, or one of the run's files is a folder."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"output folder {out} is a file")
+    for name in RUN_FILES:
+        if (out / name).is_dir():
+            raise UsageError(f"cannot write {out / name}: it is a folder; remove it or choose another --out")
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not os.access(existing if str(existing) else ".", os.W_OK):
+        raise UsageError(f"output folder {out} is not writable: {existing} is read-only")
+
+
+#: what ``cnnlab train`` writes into its output folder
+RUN_FILES = ("checkpoint.npz", "model.npz", "history.json", "history.csv", "curves.png", "report.html")
+
+
+def _train(args, out: Path, checkpoint: Path, resume_from, say) -> int:
+    from cnnlab.callbacks import CosineDecay, CSVLogger, StepDecay
+    from cnnlab.checkpoints import save_training_state
+    from cnnlab.training import fit
+    from cnnlab.zoo import get_model
 
     # ---- data and model
     (x_train, y_train), (x_test, y_test) = _load_mnist_float(args.limit, args.test_limit)
@@ -246,7 +279,8 @@ def cmd_train(args) -> int:
                       validation_split=args.val_split if n_val >= 1 else 0.0,
                       callbacks=callbacks,
                       verbose=0 if args.quiet else 1, seed=args.seed, augment=args.shift if args.augment else None,
-                      checkpoint=checkpoint, resume_from=resume_from)
+                      checkpoint=checkpoint, resume_from=resume_from,
+                      allow_change=("epochs", *(args.allow_change or ())))
     train_seconds = time.perf_counter() - t0
 
     # ---- test, save, plot
@@ -476,6 +510,9 @@ def main(argv=None) -> int:
 
 
 def _main(argv) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a non-UTF-8 file name prints escaped, never fails
+        with contextlib.suppress(AttributeError, ValueError, io.UnsupportedOperation):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -493,7 +530,7 @@ def _main(argv) -> int:
     except KeyboardInterrupt:
         print("cnnlab: interrupted", file=sys.stderr)
         return 130
-    except (UsageError, ModelFileError, OSError, ValueError, TypeError, MemoryError) as err:
+    except (UsageError, ModelFileError, OSError, ValueError, TypeError, MemoryError, RunFolderBusy) as err:
         if os.environ.get("CNNLAB_DEBUG"):
             raise
         print(f"cnnlab {args.command}: error: {one_line(err)}", file=sys.stderr)

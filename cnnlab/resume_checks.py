@@ -124,11 +124,11 @@ def check_callback_states(path, callbacks, entries) -> None:
         probe = copy.copy(cb)  # a shallow copy: load_state_dict rebinds attributes, the original is untouched
         try:
             probe.load_state_dict(entry.get("state", {}))
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError) as err:
             raise ModelFileError(f"{path}: the saved state of callback {i} ({entry['class']}) does not load: "
                                  f"{type(err).__name__}: {_short(str(err), 200)}") from None
         lr0 = getattr(probe, "initial_lr", None)
-        if lr0 is not None and not (_is_number(lr0) and lr0 > 0):
+        if hasattr(cb, "initial_lr") and not (_is_number(lr0) and lr0 > 0):  # a schedule's base rate
             raise ModelFileError(f"{path}: callback {i} ({entry['class']}) holds initial_lr {_short(lr0)}; expected "
                                  f"a number > 0.")
 
