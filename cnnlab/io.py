@@ -384,9 +384,14 @@ def save_model(model, path, *, extra: dict | None = None, extra_arrays: dict[str
     Args:
         model: the model.
         path: destination file (``.npz`` archive; any suffix is kept as given).
-        extra: more JSON-serializable header entries (e.g. training state).
+        extra: more JSON-serializable header entries (e.g. training state); the keys
+            ``format``, ``version``, ``arrays``, ``model`` and ``dtype`` are reserved (ValueError).
         extra_arrays: more arrays, keys must not start with ``"model/"``.
     """
+    reserved = sorted(k for k in (extra or {}) if k in (*RESERVED_HEADER_KEYS, "model", "dtype"))
+    if reserved:
+        raise ValueError(f"extra keys {reserved} are reserved: the file needs them for the model itself "
+                         f"({', '.join(RESERVED_HEADER_KEYS)}, model, dtype); rename them, e.g. 'my_{reserved[0]}'.")
     arrays = {f"model/{k}": np.ascontiguousarray(v) for k, v in model.state_dict().items()}
     for key, value in (extra_arrays or {}).items():
         if key.startswith("model/"):
