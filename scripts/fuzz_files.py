@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Fuzz cnnlab's file readers with hostile inputs and count crashes (there must be none).
 
-Three categories of input, each made by mutating valid files:
+Seven categories of input, each made by mutating valid files:
 
 * ``model``: files written by ``model.save`` (zoo models) and ``fit(checkpoint=...)``,
   truncated, bit-flipped, with arrays swapped between keys, wrong shapes or dtypes, ``.npy``
@@ -16,6 +16,24 @@ Three categories of input, each made by mutating valid files:
   bit-flipped PNG/JPEG/BMP/GIF files and headers declaring huge dimensions. Readers:
   ``load_image_folder`` and ``load_image``.
 
+Issue 11 added four classes:
+
+* ``archive``: zip bombs split over hundreds of entries (each under the per-entry guard),
+  entries the architecture or the header does not name, over-long entry lists. Readers:
+  ``read_archive`` (a success must be within budget) and ``load_model``.
+* ``formats``: every allowed raster format and formats Pillow knows but cnnlab refuses
+  (PostScript/EPS, PDF, SVG, IM, QOI, SPIDER, ...), truncated, bit-flipped, behind an allowed
+  magic, under any extension; read from a path, bytes and a file object. A fake ``gs`` (and
+  ``convert``) first on PATH records any call: an external program starting is a crash, and
+  so is a refused format that opens.
+* ``architecture``: valid weights under an architecture declaring a huge padding, input,
+  stride or pooling. ``load_model`` must refuse what needs more than
+  ``cnnlab.models.budget.MAX_EXAMPLE_BYTES`` per example; affordable ones must predict.
+* ``checkpoint``: a mid-epoch checkpoint with a hostile permutation (out of range, float,
+  negative, repeated), batch, sums, epoch, history, callbacks, settings, optimizer step or
+  generator state, resumed with ``fit(resume_from=...)``: a refusal after any weight or
+  optimizer change is a crash.
+
 Every case runs in-process under a ``signal.alarm`` timeout and an address-space limit (so
 a hostile allocation fails fast instead of swapping the machine). An outcome is
 
@@ -26,7 +44,7 @@ a hostile allocation fails fast instead of swapping the machine). An outcome is
 
 Usage::
 
-    python scripts/fuzz_files.py --cases 5000          # about 1/3 of the cases per category
+    python scripts/fuzz_files.py --cases 10500         # 1/7 of the cases per category
     python scripts/fuzz_files.py --cases 300 --seed 1 --category idx
 
 ``run(...)`` is the same fuzzer as a function; ``tests/reliability/test_fuzz_files.py``
