@@ -193,8 +193,8 @@ def restore(path):
     if opt_state is None:
         return compile_model(model, "adam", loss, metrics)
     name = opt_state.get("name") if isinstance(opt_state, dict) else None
-    if name not in OPTIMIZERS:
-        raise ModelFileError(f"{path} holds the state of an unknown optimizer {name!r}.")
+    if not isinstance(name, str) or name not in OPTIMIZERS:
+        raise ModelFileError(f"{path} holds the state of an unknown optimizer {str(name)[:60]!r}.")
     try:
         opt = OPTIMIZERS[name](None, **opt_state["config"])
         compile_model(model, opt, loss, metrics)

@@ -266,3 +266,22 @@ def test_count_arguments_are_bounded(argv, match, capsys):
     import re
 
     assert re.search(match, capsys.readouterr().err)
+
+
+def test_restore_with_an_optimizer_name_that_is_not_a_string(tmp_path):
+    """Found by the long fuzz run: a list as the optimizer's name raised TypeError (unhashable)."""
+    from cnnlab.checkpoints import restore, save_training_state
+
+    model = zoo.ox_cnn(seed=0).compile("adam")
+    path = save_training_state(tmp_path / "m.npz", model, model.optimizer, epoch=1)
+    members = fuzz.read_members(path.read_bytes())
+    out = []
+    for name, data in members:
+        if name == "__cnnlab__.npy":
+            header = json.loads(np.load(io.BytesIO(data)).tobytes().decode())
+            header["optimizer"]["state"]["name"] = ["adam"]
+            data = fuzz.npy_bytes(np.frombuffer(json.dumps(header).encode(), np.uint8))
+        out.append((name, data))
+    path.write_bytes(fuzz.build_zip(out))
+    with pytest.raises(ModelFileError, match="unknown optimizer"):
+        restore(path)
