@@ -679,12 +679,12 @@ def check_batch_statistics(model, sample_shape, n_train: int, batch_size: int) -
         for n in sorted(sizes):
             if n * per_channel == 1:
                 good = next((b for b in range(batch_size, 0, -1) if n_train % b != 1 and b > 1), None)
-                fix = f" use batch_size={good}" if good else ""
+                fix = f"use batch_size={good} or drop or add one training sample" if good else \
+                    "use batch_size >= 2 and at least 2 training samples"
                 raise ValueError(
                     f"layer {i} ({type(layer).__name__}) would get a training batch of {n} example with one value "
                     f"per channel ({n_train} samples in batches of {batch_size} leave a last batch of {n}): batch "
-                    f"norm needs more than 1 value per channel to compute a variance. Fix:{fix or ''} "
-                    f"{'or ' if good else ''}drop or add one training sample."
+                    f"norm needs more than 1 value per channel to compute a variance. Fix: {fix}."
                 )
 
 
