@@ -1231,7 +1231,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     stats, marker = run(args.cases, args.seed, tuple(args.category or CATEGORIES), args.timeout, args.memory_limit_gb,
                         verbose=True)
-    print(f"python scripts/fuzz_files.py --cases {args.cases} --seed {args.seed}   ({time.perf_counter() - t0:.0f} s)")
+    print(f"python scripts/fuzz_files.py --cases {args.cases} --seed {args.seed} --timeout {args.timeout}   "
+          f"({time.perf_counter() - t0:.0f} s)")
     print("maxRSS+: largest peak RSS of one case above the RSS before it (MiB); RSSdrift: resident "
           "memory after the category minus before (MiB); max ms: slowest case")
     print(HEADER)
