@@ -69,8 +69,9 @@ class CheckResult:
             lines.append(f"Smallest failing case: {f['label']}")
             if "input" in f:
                 lines.append(f"  input:    {_fmt(f['input'])}")
-                lines.append(f"  expected: {_fmt(f['expected'])}")
-                lines.append(f"  got:      {_fmt(f['got'])}")
+                part = f" {f['part']}" if f.get("part") else ""
+                lines.append(f"  expected{part}: {_fmt(f['expected'])}")
+                lines.append(f"  got{part}:      {_fmt(f['got'])}")
             if f.get("max_error") is not None:
                 lines.append(f"  max error: {f['max_error']:.3g}")
             if f.get("hint"):
