@@ -192,7 +192,11 @@ WRONG = [
     ("convolve2d", "kernel)\n    return out", "kernel[::-1, ::-1])\n    return out", "flipped"),
     ("convolve2d", "(H - KH + 1, W - KW + 1)", "(H - KH, W - KW)", "off_by_one"),
     ("convolve2d_stride_padding", "i * stride:i * stride + KH, j * stride:j * stride + KW",
-     "i:i + KH, j:j + KW", None),  # shape differs: no variant; still must fail
+     "i:i + KH, j:j + KW", None),  # windows every pixel but the stride's output size: no variant, still fails
+    ("convolve2d_stride_padding", "((H - KH) // stride + 1, (W - KW) // stride + 1)", "(H - KH + 1, W - KW + 1)",
+     None),  # index error past the border: reported as an exception
+    ("convolve2d_stride_padding", "def convolve2d(image, kernel, stride=1, padding=0):\n",
+     "def convolve2d(image, kernel, stride=1, padding=0):\n    stride = 1\n", "stride_ignored"),
     ("convolve2d_stride_padding", "image = np.pad(image, padding)", "pass", "padding_ignored"),
     ("convolve2d_stride_padding", "image = np.pad(image, padding)", "image = np.pad(image, ((padding, 0), (padding, 0)))",
      "pad_one_side"),
@@ -238,6 +242,20 @@ WRONG = [
     ("conv_matrix", "= kernel[u, v]", "= kernel[2 - u, 2 - v]", "flipped"),
     ("conv_matrix", "return M", "return M.T", "transposed"),
     ("conv_matrix", "= kernel[u, v]", "= kernel[v, u]", "kernel_transposed"),
+    ("convolve2d_stride_padding", "+ KW] * kernel)", "+ KW] * kernel[::-1, ::-1])", "flipped"),
+    ("equivariance", "np.roll(image, k, axis=1)",
+     "np.concatenate([np.zeros((image.shape[0], k)), image[:, :image.shape[1] - k]], axis=1)", "zero_fill"),
+    ("conv2d_backward", 'np.einsum("nfhw,nchw->fc", dout, xp[sl])', 'np.einsum("fhw,chw->fc", dout[0], xp[sl][0])',
+     "dw_one_sample"),
+    ("conv2d_forward", "patch, w[:, :, u, v])", "patch[:, :1], w[:, :1, u, v])", "first_channel_only"),
+    ("relu", "return dout * (x > 0)", "return dout * (dout > 0)", "mask_from_dout"),
+    ("avgpool", "dx[:, :, i*stride:i*stride+pool_size, j*stride:j*stride+pool_size] +=",
+     "dx[:, :, i*pool_size:i*pool_size+pool_size, j*pool_size:j*pool_size+pool_size] +=", "stride_ignored"),
+    ("batchnorm", "np.sqrt(x.var(0) + eps) * gamma", "(x.std(0) + eps) * gamma", "eps_outside"),
+    ("softmax_ce", "loss = -float(np.mean(", "loss = -float(np.sum(", "loss_summed"),
+    ("maxpool", "def maxpool_forward(x, pool_size=2, stride=2):\n",
+     "def maxpool_forward(x, pool_size=2, stride=2):\n    stride = pool_size\n", "forward_stride_ignored"),
+    ("dense", "dout.sum(axis=0)", "dout.mean(axis=0)", "db_mean"),
     ("challenge", "dout.sum(axis=(0, 2, 3))", "dout[0].sum(axis=(1, 2))", None),
     ("challenge", "return dout * (x > 0)", "return (x > 0) * 1.0", None),
 ]

@@ -68,11 +68,13 @@ def test_classic_mistake_fails_with_its_hint(name, old, new, hint):
         assert hint in catalog.get(name).hints
 
 
-def test_every_exercise_but_the_challenge_has_two_detected_mistakes():
+def test_every_exercise_has_two_wrong_solutions_and_every_hint_is_proven():
     counts = {}
     for name, *_, hint in WRONG:
         counts[name] = counts.get(name, 0) + 1
     assert all(counts.get(n, 0) >= 2 for n in catalog.names())
+    proven = {(w[0], w[3]) for w in WRONG}
+    assert [(n, k) for n in catalog.names() for k in catalog.get(n).hints if (n, k) not in proven] == []
 
 
 def test_challenge_gradient_check_passes_the_reference():
@@ -151,3 +153,18 @@ def test_challenge_end_to_end_in_a_subprocess(tmp_path):
     assert "test accuracy" in result.cases[1]["message"]
     acc = float(result.cases[1]["message"].split("test accuracy ")[1].split("%")[0])
     assert acc >= 99.0
+
+
+def test_bad_paths_and_names_are_clear_errors(tmp_path, capsys):
+    from cnnlab.cli import main
+
+    with pytest.raises(FileNotFoundError, match="no exercise file"):
+        exercises.check(tmp_path / "missing.py")
+    plain = tmp_path / "plain.py"
+    plain.write_text("x = 1\n")
+    with pytest.raises(ValueError, match="cnnlab exercise: NAME"):
+        exercises.check(plain)
+    with pytest.raises(ValueError, match="no exercise named 'nope'"):
+        exercises.check(plain, name="nope")
+    assert main(["exercise", "check", str(tmp_path / "missing.py")]) == 2
+    assert "no exercise file" in capsys.readouterr().err
