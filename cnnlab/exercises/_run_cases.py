@@ -120,6 +120,9 @@ def run_case(module, case, hints) -> dict:
         return record
     except MemoryError:
         raise
+    except SystemExit:
+        record["message"] = f"{case.func}() called sys.exit() / exit(): return a value instead"
+        return record
     except Exception as err:  # noqa: BLE001  (the learner's bug, reported)
         tb = traceback.extract_tb(err.__traceback__)
         where = next((f" (line {f.lineno} of your file)" for f in reversed(tb) if f.filename == module.__file__), "")

@@ -9,6 +9,7 @@ import numpy as np
 
 from cnnlab.exercises._core import Case, Exercise, distinct, header, register, rng
 from cnnlab.ops.reference import conv2d_backward_naive, conv2d_forward_naive
+from cnnlab.ops.shapes import conv_output_size
 
 EDGE_7x7 = np.array([[10, 10, 10, 0, 0, 0, 0]] * 7, dtype=np.float64)  # 01: a vertical edge
 EDGE_KERNEL = np.array([[1, 0, -1]] * 3, dtype=np.float64)
@@ -26,10 +27,6 @@ def conv_single(image, kernel, stride=1, padding=0):
 
 
 # ----- 1. the output-size formula ---------------------------------------------------------------
-def _size(n, k, s, p):
-    return (n + 2 * p - k) // s + 1
-
-
 def _size_cases():
     cases = []
     for n, k, s, p, label in [(7, 3, 1, 0, "01's edge example: 7x7, 3x3 -> 5"),
@@ -40,7 +37,7 @@ def _size_cases():
                               (7, 2, 2, 0, "floor: a last partial window is dropped"),
                               (5, 5, 1, 0, "kernel as large as the input -> 1"),
                               (224, 7, 2, 3, "a ResNet stem: 224 -> 112")]:
-        cases.append(Case(label, "conv_output_size", (n, k, s, p), _size(n, k, s, p), variants={
+        cases.append(Case(label, "conv_output_size", (n, k, s, p), conv_output_size(n, k, s, p), variants={
             "no_plus_one": (n + 2 * p - k) // s,
             "padding_once": (n + p - k) // s + 1,
             "no_floor": (n + 2 * p - k) / s + 1,

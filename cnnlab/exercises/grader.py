@@ -137,15 +137,27 @@ def check(path, *, name: str | None = None, timeout: float | None = None,
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]),
                OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
     with tempfile.TemporaryDirectory(prefix="cnnlab-check-") as tmp:
-        out_json = os.path.join(tmp, "result.json")
-        proc = subprocess.Popen([sys.executable, "-m", "cnnlab.exercises._child", path, name, out_json],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp,
-                                preexec_fn=_limits(memory_mb, int(timeout) + 1))
-        try:
-            _, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+        out_json, err_path = os.path.join(tmp, "result.json"), os.path.join(tmp, "stderr.txt")
+        with open(err_path, "wb") as err_file:  # a file, not a pipe: endless printing cannot fill our memory
+            proc = subprocess.Popen([sys.executable, "-m", "cnnlab.exercises._child", path, name, out_json],
+                                    stdout=subprocess.DEVNULL, stderr=err_file, env=env, cwd=tmp,
+                                    preexec_fn=_limits(memory_mb, int(timeout) + 1))
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                timed_out = True
+            else:
+                timed_out = False
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # grandchildren the learner may have started
+            except (ProcessLookupError, PermissionError):
+                pass
+            proc.wait()
+        with open(err_path, "rb") as f:
+            f.seek(max(0, os.path.getsize(err_path) - 4096))
+            err = f.read()
+        if timed_out:
             result.error = (f"stopped after {timeout:g} s of wall-clock time: an infinite loop, or code far too "
                             f"slow (loops over every pixel of a big array?)")
             return result
