@@ -5,6 +5,8 @@ import argparse
 import json
 import sys
 
+from cnnlab._argtypes import positive_float
+
 
 def _list(args) -> int:
     from cnnlab import exercises
@@ -42,18 +44,22 @@ def add_commands(sub) -> None:
     """Add the ``exercise`` command to the CLI's sub-parsers."""
     p = sub.add_parser("exercise", help="tutorial exercises: list, start a skeleton, check your answer",
                        description="The tutorials' exercises with an auto-grader. Exit status of check: "
-                                   "0 all cases pass, 1 some fail, 2 usage error.")
+                                   "0 all cases pass, 1 some fail (or the time/memory limit ended it), "
+                                   "2 usage error.",
+                       epilog="example:\n  cnnlab exercise start maxpool --dir mywork\n"
+                              "  cnnlab exercise check mywork/maxpool.py",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     ex_sub = p.add_subparsers(dest="exercise_command", metavar="{list,start,check}", required=True)
     p_list = ex_sub.add_parser("list", help="list the exercises and their tutorial sections")
     p_list.set_defaults(func=_list)
     p_start = ex_sub.add_parser("start", help="write the skeleton of exercise NAME")
-    p_start.add_argument("name")
+    p_start.add_argument("name", help="exercise name (see: cnnlab exercise list)")
     p_start.add_argument("--dir", default=".", help="folder to write NAME.py into (default: .)")
     p_start.add_argument("--force", action="store_true", help="overwrite an existing file")
     p_start.set_defaults(func=_start)
     p_check = ex_sub.add_parser("check", help="grade FILE in a separate, time- and memory-limited process")
-    p_check.add_argument("file")
+    p_check.add_argument("file", help="your exercise file (written by start, then filled in)")
     p_check.add_argument("--name", default=None, help="exercise name (default: read from the file's header)")
-    p_check.add_argument("--timeout", type=float, default=None, help="wall-clock seconds (default: per exercise)")
+    p_check.add_argument("--timeout", type=positive_float, default=None, help="wall-clock seconds (default: per exercise)")
     p_check.add_argument("--json", action="store_true", help="print the result as JSON for tools")
     p_check.set_defaults(func=_check)
