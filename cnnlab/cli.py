@@ -25,7 +25,7 @@ from cnnlab._argtypes import fraction, nonneg_int, positive_float, positive_int
 from cnnlab.callbacks import Callback, atomic_write_text
 
 #: modules that contribute sub-commands through ``add_commands(subparsers)``
-PLUGIN_MODULES = ("cnnlab.lab_cli", "cnnlab.bench")
+PLUGIN_MODULES = ("cnnlab.lab_cli", "cnnlab.bench", "cnnlab.server.command")
 
 DEFAULTS = {  # the recipe of ``cnnlab train``: >= 99.3% test accuracy with simple_cnn
     "model": "simple_cnn", "epochs": 8, "batch_size": 64, "optimizer": "adam", "lr": 1e-3,

@@ -48,23 +48,33 @@ def _to_mode(img: Image.Image, grayscale: bool) -> Image.Image:
 def open_image(path, grayscale: bool = True) -> Image.Image:
     """Open and fully decode one image file as a Pillow image in mode "L" or "RGB".
 
+    Args:
+        path: a file path, or an open binary file object (e.g. ``io.BytesIO`` of an upload).
+
     Raises:
         FileNotFoundError: no such file.
         ValueError: empty file, not an image, truncated or corrupt, larger than
             ``PIL.Image.MAX_IMAGE_PIXELS`` (a possible decompression bomb), or needing more
             memory to decode than is available; the message names the file.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"image file {path} does not exist.")
-    if not path.is_file():
-        raise ValueError(f"image path {path} is not a file.")
-    if path.stat().st_size == 0:
+    if hasattr(path, "read"):  # an open binary file: no path checks, the same decoding guard
+        source = path
+        path = getattr(path, "name", "<image data>")
+        size = source.seek(0, 2)
+        source.seek(0)
+    else:
+        source = path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"image file {path} does not exist.")
+        if not path.is_file():
+            raise ValueError(f"image path {path} is not a file.")
+        size = path.stat().st_size
+    if size == 0:
         raise ValueError(f"image file {path} is empty (0 bytes).")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(source) as img:
                 img.load()  # decode now, inside the guard: Pillow is lazy
                 return _to_mode(img, grayscale)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
@@ -73,7 +83,7 @@ def open_image(path, grayscale: bool = True) -> Image.Image:
         # A corrupted chunk length makes Pillow ask for a buffer of up to 4 GB even for a tiny
         # file; under a memory limit that is a MemoryError, which here means "bad file".
         raise ValueError(f"cannot read image file {path}: decoding it needs more memory than is available "
-                         f"({path.stat().st_size} bytes on disk; corrupted or hostile file?).") from e
+                         f"({size} bytes; corrupted or hostile file?).") from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
         raise ValueError(f"cannot read image file {path}: {type(e).__name__}: {e}") from e
 
@@ -219,7 +229,7 @@ def load_image(path, image_size=(28, 28), mnist_like: bool = True) -> np.ndarray
     """Read one picture for prediction, as a grayscale uint8 image.
 
     Args:
-        path: an image file (PNG, JPEG, BMP, GIF, ...).
+        path: an image file (PNG, JPEG, BMP, GIF, ...), or an open binary file object.
         image_size: (height, width) of the result, or one int.
         mnist_like: prepare it like an MNIST digit (see :func:`to_mnist_like`: inverted when
             the background is light, cropped, scaled into a 20x20 box keeping the aspect
