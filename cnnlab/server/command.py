@@ -70,6 +70,13 @@ def cmd_lab(args) -> int:
         import webbrowser
 
         threading.Timer(1.0, webbrowser.open, args=(url,)).start()
-    uvicorn.run(app, host=host, port=args.port, log_level="warning", timeout_graceful_shutdown=2)
-    print("cnnlab lab: stopped")
+    try:
+        uvicorn.run(app, host=host, port=args.port, log_level="warning", timeout_graceful_shutdown=2)
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled once the server is down
+        pass
+    job = app.state.job
+    if job.running:  # a run in progress stops at its next batch with a checkpoint, as Stop does
+        job.stop()
+        job.join(60)
+    print("cnnlab lab: stopped", flush=True)
     return 0

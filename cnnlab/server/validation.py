@@ -50,6 +50,8 @@ async def read_json(request, limit: int = MAX_JSON_BYTES) -> dict:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise BadRequest(f"the body is not valid JSON: {err}") from None
+    except RecursionError:
+        raise BadRequest("the JSON body is nested too deeply") from None
     if not isinstance(data, dict):
         raise BadRequest(f"expected a JSON object; received {type(data).__name__}")
     return data

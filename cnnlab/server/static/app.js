@@ -4,7 +4,7 @@ import { initWhy, explain } from "./why.js";
 import { initTrain } from "./train.js";
 import { initModel, loadModel } from "./model.js";
 
-export const state = { draw: null, model: null, why: null };
+export const state = { draw: null, model: null, why: null, busy: false, pending: false };
 window.labState = state; // read by the browser tests
 
 export async function api(url, options = {}) {

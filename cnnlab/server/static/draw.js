@@ -71,7 +71,8 @@ function clearCanvas() {
 
 function schedule(delay = DEBOUNCE_MS) {
   clearTimeout(timer);
-  timer = setTimeout(predictCanvas, delay);
+  state.pending = true;  // a prediction is due (read by the browser tests)
+  timer = setTimeout(() => { state.pending = false; predictCanvas(); }, delay);
 }
 
 async function predictCanvas() {
@@ -82,14 +83,14 @@ async function predictCanvas() {
 }
 
 async function predictBody(body, type) {
-  inFlight = true;
+  inFlight = state.busy = true;
   try {
     render(await api("/api/predict", { method: "POST", headers: { "Content-Type": type }, body }));
     showMessage("");
   } catch (err) {
     /* the message is shown */
   } finally {
-    inFlight = false;
+    inFlight = state.busy = false;
     if (again) { again = false; schedule(0); }
   }
 }
