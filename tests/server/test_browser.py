@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cnnlab.server.encode import array_from_json as decode
+
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need the playwright package "
@@ -114,20 +116,23 @@ def test_draw_shows_what_model_predict_gives(page, lab):
     np.testing.assert_allclose(data_p, expected, rtol=1e-6, atol=1e-7)
     assert page.locator("#predicted").get_attribute("data-class") == str(int(np.argmax(expected)))
     assert page.locator("#feature-maps .layer").count() == 6
-    assert page.locator("#feature-maps .layer[data-layer='3'] canvas").count() == 64
+    assert page.locator("#feature-maps .layer[data-layer='3'] .maps canvas").count() == 64
     _shot(page, "draw")
 
 
 def test_click_a_unit_forward_sum_equals_the_feature_map_value(page, lab):
     app, _ = lab
-    _settle(page)
-    grid = page.locator("#feature-maps .layer[data-layer='0'] canvas").nth(4)
+    _draw_seven(page)
+    layer0 = page.evaluate("window.labState.draw.layers[0]")
+    maps = decode(layer0["maps"])  # (32, 28, 28) as the page received them
+    c = 4
+    i, j = (int(v) for v in np.unravel_index(int(np.argmax(maps[c])), maps[c].shape))  # an inked, busy unit
+    grid = page.locator("#feature-maps .layer[data-layer='0'] .maps canvas").nth(c)
     box = grid.bounding_box()
-    grid.click(position={"x": box["width"] * 0.45, "y": box["height"] * 0.55})
+    grid.click(position={"x": (j + 0.5) * box["width"] / 28, "y": (i + 0.5) * box["height"] / 28})
     page.wait_for_selector("#why-title[data-count='1']")
     why = page.evaluate("window.labState.why")
-    c, (i, j) = why["channel"], why["at"]
-    assert why["layer"] == 0 and c == 4
+    assert why["layer"] == 0 and why["channel"] == c and why["at"] == [i, j]
     pixels = np.asarray(page.evaluate("window.labState.draw.pixels.data"), np.uint8).reshape(28, 28)
     with app.state.live.lock:
         maps = app.state.live.model.intermediate_outputs((pixels[None, None] / np.float32(255)).astype(np.float32))
@@ -140,9 +145,11 @@ def test_click_a_unit_forward_sum_equals_the_feature_map_value(page, lab):
     _shot(page, "why")
     # a deeper unit, through a max pool: the pool's choice is stated
     page.click("#tab-draw")
-    page.locator("#feature-maps .layer[data-layer='5'] canvas").nth(10).click(position={"x": 28, "y": 28})
+    page.locator("#feature-maps .layer[data-layer='5'] .maps canvas").nth(10).click(position={"x": 28, "y": 28})
     page.wait_for_selector("#why-title[data-count='2']")
     assert "max pool" in page.locator("#why-forward").inner_text()
+    assert page.locator("#why-steps figure").count() == 4  # after conv2, pool1 (the routing), relu1, conv1
+    _shot(page, "why_deep")
 
 
 def test_a_toy_training_runs_to_completion_from_the_page(page):
@@ -154,7 +161,7 @@ def test_a_toy_training_runs_to_completion_from_the_page(page):
     assert int(page.locator("#t-loss").get_attribute("data-points")) > 4
     assert int(page.locator("#t-acc").get_attribute("data-points")) > 4
     assert "test accuracy" in page.locator("#t-status").inner_text()
-    assert page.locator("#t-filters canvas").count() >= 4
+    assert page.locator("#t-filters .maps canvas").count() >= 4
     _shot(page, "train")
     page.click("#t-use")
     page.wait_for_selector("#model-label:has-text('lines_cnn')")

@@ -77,6 +77,7 @@ function schedule(delay = DEBOUNCE_MS) {
 
 async function predictCanvas() {
   if (inFlight) { again = true; return; }  // one request at a time; the latest drawing wins
+  inFlight = state.busy = true;
   const canvas = document.getElementById("draw-canvas");
   const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
   await predictBody(blob, "image/png");

@@ -71,7 +71,7 @@ export function fmt(v, digits = 4) {
  */
 export function lineChart(canvas, series, { xlabel = "", ylo = null, yhi = null } = {}) {
   const ctx = canvas.getContext("2d");
-  const W = canvas.width, H = canvas.height, L = 48, R = 10, T = 10, B = 34;
+  const W = canvas.width, H = canvas.height, L = 48, R = 10, T = 26, B = 34;
   ctx.clearRect(0, 0, W, H);
   const pts = series.flatMap((s) => s.points.filter((p) => p[1] !== null));
   ctx.font = "11px system-ui, sans-serif";
@@ -92,9 +92,10 @@ export function lineChart(canvas, series, { xlabel = "", ylo = null, yhi = null 
   ctx.fillText(fmt(x0, 4), L, H - B + 14);
   ctx.fillText(fmt(x1, 4), W - R - 30, H - B + 14);
   ctx.fillText(xlabel, L + (W - L - R) / 2 - 20, H - 6);
-  let lx = L + 8;
+  let lx = L;
   for (const s of series) {
     const p = s.points.filter((q) => q[1] !== null);
+    if (!p.length) continue;  // no legend entry for a series without points (e.g. no validation set)
     ctx.strokeStyle = ctx.fillStyle = s.colour;
     if (s.style === "line") {
       ctx.lineWidth = 1.2;
@@ -107,8 +108,8 @@ export function lineChart(canvas, series, { xlabel = "", ylo = null, yhi = null 
         else { ctx.beginPath(); ctx.arc(X(q[0]), Y(q[1]), 3.5, 0, 2 * Math.PI); ctx.fill(); }
       }
     }
-    ctx.fillRect(lx, T + 6, 10, 3);
-    ctx.fillText(s.label, lx + 14, T + 11);
+    ctx.fillRect(lx, 8, 10, 3);
+    ctx.fillText(s.label, lx + 14, 13);
     lx += 20 + ctx.measureText(s.label).width + 12;
   }
 }
@@ -149,7 +150,7 @@ export function filterMosaic(arr, cell = 6) {
   cv.width = perRow * C * bw;
   cv.height = Math.ceil(F / perRow) * bh;
   const ctx = cv.getContext("2d");
-  ctx.fillStyle = "#d6dae3";
+  ctx.fillStyle = C === 1 ? "#8a93a6" : "#d6dae3";  // a visible gap between single-channel filters
   ctx.fillRect(0, 0, cv.width, cv.height);
   for (let f = 0; f < F; f++) for (let c = 0; c < C; c++) for (let i = 0; i < KH; i++) for (let j = 0; j < KW; j++) {
     const [r, g, b] = colour(data[((f * C + c) * KH + i) * KW + j], "diverging", m);

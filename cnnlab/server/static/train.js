@@ -92,7 +92,7 @@ function render(s) {
   $("t-stop").disabled = s.state !== "running";
   $("t-resume").disabled = !s.can_resume;
   $("t-use").disabled = !s.can_use;
-  $("t-window").textContent = s.window;
+  $("t-window").textContent = s.window === 1 ? "1 batch (every batch)" : `${s.window} batches`;
   const bp = s.batch_points, ep = s.epoch_points, steps = Math.max(1, s.steps);
   const epochX = (e) => e.epoch * steps;
   lineChart($("t-loss"), [

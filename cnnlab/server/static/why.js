@@ -163,7 +163,7 @@ function renderForward(e) {
   if (e.window) {
     win.append(grid3("input window", e.window.patch), grid3("filter", e.window.kernel), grid3("products", e.window.terms));
   }
-  sums.hidden = false;
+  sums.hidden = e.channel_sums.length === 1;  // one channel: the window above shows every product
   drawSums(sums, e.channel_sums);
   row(table, `sum over ${e.channel_sums.length} input channel(s) of their partial sums`,
     e.channel_sums.reduce((a, b) => a + b, 0));
