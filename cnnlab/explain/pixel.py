@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnnlab.explain._helpers import _hw_text, _is_conv, _kind, _window
+from cnnlab.explain._helpers import _hw_text, _kind, _window
 
 
 @dataclass
@@ -139,19 +139,8 @@ def explain_pixel(model, x, layer_index: int, at=(0, 0), channel: int = 0) -> Pi
         ValueError: for a layer that is not a Conv2d, or a position/channel out of range.
     """
     layers = model.layers
-    if not isinstance(layer_index, (int, np.integer)) or not -len(layers) <= layer_index < len(layers):
-        raise ValueError(f"layer_index must be an int in [0, {len(layers) - 1}]; received {layer_index!r}.")
-    layer_index = int(layer_index) % len(layers)
+    layer_index, x = _check_layer_and_input(model, layer_index, x, "Conv2d", "explain_pixel")
     layer = layers[layer_index]
-    if not _is_conv(layer):
-        convs = [k for k, l in enumerate(layers) if _is_conv(l)]
-        raise ValueError(f"explain_pixel explains a Conv2d layer; layer {layer_index} is {_kind(layer)}. "
-                         f"Conv2d layers are at indices {convs}.")
-    x = np.asarray(x)
-    if x.ndim == 3:
-        x = x[None]  # (1, C, H, W)
-    if x.ndim != 4 or x.shape[0] != 1:
-        raise ValueError(f"explain_pixel expected one input (C, H, W) or (1, C, H, W); received shape {x.shape}.")
     outputs = model.intermediate_outputs(x)
     out = outputs[layer_index]  # (1, F, H_out, W_out)
     i, j = (int(v) for v in at)
@@ -187,6 +176,24 @@ def explain_pixel(model, x, layer_index: int, at=(0, 0), channel: int = 0) -> Pi
         patch=patch.copy(), kernel=w.copy(), terms=terms, bias=bias, pre_activation=pre,
         model_pre_activation=float(out[0, channel, i, j]), activation_name=act_name, activation=act_value,
         pool=pool, grad_layer_input=steps[0][1], grad_input=steps[-1][1], backward_steps=steps)
+
+
+def _check_layer_and_input(model, layer_index, x, kind: str, who: str) -> tuple[int, np.ndarray]:
+    """``(layer_index >= 0, x as (1, C, H, W))`` after checking the layer is a ``kind`` and x one input."""
+    layers = model.layers
+    if not isinstance(layer_index, (int, np.integer)) or not -len(layers) <= layer_index < len(layers):
+        raise ValueError(f"layer_index must be an int in [0, {len(layers) - 1}]; received {layer_index!r}.")
+    layer_index = int(layer_index) % len(layers)
+    if _kind(layers[layer_index]) != kind:
+        found = [k for k, l in enumerate(layers) if _kind(l) == kind]
+        raise ValueError(f"{who} explains a {kind} layer; layer {layer_index} is {_kind(layers[layer_index])}. "
+                         f"{kind} layers are at indices {found}.")
+    x = np.asarray(x)
+    if x.ndim == 3:
+        x = x[None]  # (1, C, H, W)
+    if x.ndim != 4 or x.shape[0] != 1:
+        raise ValueError(f"{who} expected one input (C, H, W) or (1, C, H, W); received shape {x.shape}.")
+    return layer_index, x
 
 
 def _one_hot_backward(layers, x: np.ndarray, layer_index: int, unit: tuple) -> list:
@@ -265,19 +272,8 @@ def explain_dense(model, x, layer_index: int, unit: int = 0) -> DenseExplanation
         ValueError: a layer that is not Dense, or a unit out of range.
     """
     layers = model.layers
-    if not isinstance(layer_index, (int, np.integer)) or not -len(layers) <= layer_index < len(layers):
-        raise ValueError(f"layer_index must be an int in [0, {len(layers) - 1}]; received {layer_index!r}.")
-    layer_index = int(layer_index) % len(layers)
+    layer_index, x = _check_layer_and_input(model, layer_index, x, "Dense", "explain_dense")
     layer = layers[layer_index]
-    if _kind(layer) != "Dense":
-        dense = [k for k, l in enumerate(layers) if _kind(l) == "Dense"]
-        raise ValueError(f"explain_dense explains a Dense layer; layer {layer_index} is {_kind(layer)}. "
-                         f"Dense layers are at indices {dense}.")
-    x = np.asarray(x)
-    if x.ndim == 3:
-        x = x[None]  # (1, C, H, W)
-    if x.ndim != 4 or x.shape[0] != 1:
-        raise ValueError(f"explain_dense expected one input (C, H, W) or (1, C, H, W); received shape {x.shape}.")
     outputs = model.intermediate_outputs(x)
     out = outputs[layer_index]  # (1, out_features)
     if not isinstance(unit, (int, np.integer)) or not 0 <= unit < out.shape[1]:
