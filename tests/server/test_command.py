@@ -10,7 +10,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
 
 from cnnlab.cli import main
 from cnnlab.server.command import load_lab_model

@@ -96,3 +96,12 @@ def test_settings_are_checked_before_anything_starts(tmp_path):
         TrainSettings.from_json({"model": "ox_cnn", "batch_size": 0})
     assert TrainSettings.from_json({"model": "simple_cnn"}).data == "mnist"
     assert not job.running and not any(tmp_path.iterdir())
+
+
+def test_the_doctors_findings_reach_the_page(client, app):
+    client.post("/api/train/start", json={"model": "lines_cnn", "lr": 10, "optimizer": "sgd", "epochs": 3})
+    app.state.job.join(120)
+    snap = _wait(client, {"completed", "diverged"})
+    kinds = {d["kind"] for d in snap["diagnoses"]}
+    assert kinds & {"dead_relu", "loss_rising", "non_finite"}, kinds
+    assert all(d["message"] for d in snap["diagnoses"])
