@@ -52,6 +52,18 @@ def load_lab_model(spec: str | None):
     return load_model(spec), Path(spec).name
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """A one-line error before anything starts when the port is taken (uvicorn would log and exit)."""
+    import socket
+
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no obstacle
+        try:
+            s.bind((host, port))
+        except OSError as err:
+            raise ValueError(f"port {port} on {host} is not free ({err.strerror}); choose another with --port") from None
+
+
 def cmd_lab(args) -> int:
     import uvicorn
 
@@ -60,8 +72,9 @@ def cmd_lab(args) -> int:
 
     if args.port > 65535:
         raise ValueError(f"--port must be in [1, 65535]; received {args.port}")
-    model, label = load_lab_model(args.model)
     host = "127.0.0.1"
+    _check_port_free(host, args.port)
+    model, label = load_lab_model(args.model)
     app = create_app(model, label, runs_dir=args.runs, allowed_hosts=allowed_hosts_for(host, args.port))
     url = f"http://{host}:{args.port}/"
     print(f"cnnlab lab: {label} at {url}  (Ctrl-C to stop)", flush=True)

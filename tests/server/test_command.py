@@ -30,6 +30,14 @@ def test_bad_arguments_are_one_line_errors(capsys, tmp_path):
     assert "[1, 65535]" in capsys.readouterr().err
 
 
+def test_a_port_in_use_is_a_one_line_error(capsys):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        assert main(["lab", "--port", str(s.getsockname()[1]), "--no-browser"]) == 2
+    assert "is not free" in capsys.readouterr().err
+
+
 def test_model_argument():
     assert load_lab_model(None)[1] == "simple_cnn (pretrained)"
     model, label = load_lab_model("lenet5")
