@@ -64,6 +64,21 @@ def _check_port_free(host: str, port: int) -> None:
             raise ValueError(f"port {port} on {host} is not free ({err.strerror}); choose another with --port") from None
 
 
+def _warm_up(model) -> None:
+    """One Draw and one explanation before the URL is printed: the compiled kernels load now,
+    not on the first stroke."""
+    import numpy as np
+
+    from cnnlab.server import inference
+
+    pixels = np.zeros(inference.image_shape(model), np.uint8)
+    pixels[pixels.shape[0] // 4:-(pixels.shape[0] // 4), pixels.shape[1] // 2] = 255  # a "1"
+    inference.draw_result(model, pixels)
+    conv = next((k for k, layer in enumerate(model.layers) if type(layer).__name__ == "Conv2d"), None)
+    if conv is not None:
+        inference.explain_unit(model, pixels, conv)
+
+
 def cmd_lab(args) -> int:
     import uvicorn
 
@@ -76,6 +91,7 @@ def cmd_lab(args) -> int:
     _check_port_free(host, args.port)
     model, label = load_lab_model(args.model)
     app = create_app(model, label, runs_dir=args.runs, allowed_hosts=allowed_hosts_for(host, args.port))
+    _warm_up(model)
     url = f"http://{host}:{args.port}/"
     print(f"cnnlab lab: {label} at {url}  (Ctrl-C to stop)", flush=True)
     if not args.no_browser:

@@ -164,3 +164,31 @@ def test_huge_pixel_counts_are_refused_before_decoding(client):
     Image.new("1", (5000, 5000)).save(buf, "PNG")  # 5000 x 5000 = 25 M pixels in a few KB
     r = client.post("/api/predict", content=buf.getvalue(), headers={"content-type": "image/png"})
     assert r.status_code == 413 and "5000x5000" in r.json()["error"]
+
+
+@pytest.mark.parametrize("name", ["lenet5", "bn_cnn", "keras_tutorial_cnn"])
+def test_every_map_layer_and_the_logits_of_other_zoo_models_can_be_explained(name, tmp_path):
+    import warnings
+
+    import cnnlab
+    from cnnlab.server import create_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+    model = cnnlab.zoo.get_model(name)
+    client = TestClient(create_app(model, name, runs_dir=tmp_path, allowed_hosts={"testserver"}))
+    body = client.post("/api/predict", json={"example": 1}).json()
+    x = _x(body["pixels"])
+    outputs = model.intermediate_outputs(x)
+    for layer in body["layers"]:
+        C, H, W = layer["maps"]["shape"]
+        e = client.post("/api/explain", json={"pixels": body["pixels"]["data"], "layer": layer["index"],
+                                              "channel": C - 1, "row": H // 2, "col": W // 2})
+        assert e.status_code == 200, (layer["name"], e.text)
+        e = e.json()
+        assert e["value"] == pytest.approx(float(outputs[layer["index"]][0, C - 1, H // 2, W // 2]), rel=1e-5, abs=1e-6)
+        assert e["pre_activation"] == pytest.approx(e["model_pre_activation"], rel=1e-5, abs=1e-5)
+    last = len(model.layers) - 1
+    e = client.post("/api/explain", json={"pixels": body["pixels"]["data"], "layer": last, "channel": 3}).json()
+    assert e["pre_activation"] == pytest.approx(float(outputs[last][0, 3]), rel=1e-5, abs=1e-5)
