@@ -120,6 +120,22 @@ def test_draw_shows_what_model_predict_gives(page, lab):
     _shot(page, "draw")
 
 
+def test_an_upload_goes_through_predicts_preprocessing(page, tmp_path):
+    from PIL import Image, ImageDraw
+
+    from cnnlab.datasets import load_image
+
+    img = Image.new("RGB", (120, 90), (250, 250, 245))
+    ImageDraw.Draw(img).ellipse((35, 10, 85, 80), outline=(20, 20, 30), width=9)  # a "0", photographed
+    path = tmp_path / "zero.jpg"
+    img.save(path, "JPEG")
+    before = int(page.locator("#predicted").get_attribute("data-request"))
+    page.set_input_files("#upload", str(path))
+    page.wait_for_selector(f"#predicted[data-request='{before + 1}']")
+    pixels = np.asarray(page.evaluate("window.labState.draw.pixels.data"), np.uint8).reshape(28, 28)
+    assert np.array_equal(pixels, load_image(path))
+
+
 def test_click_a_unit_forward_sum_equals_the_feature_map_value(page, lab):
     app, _ = lab
     _draw_seven(page)
