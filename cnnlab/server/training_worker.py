@@ -110,7 +110,7 @@ class LiveCallback(Callback):
             self._n = 0
         now = time.perf_counter()
         rate = self._images / max(now - self._t0, 1e-9)
-        self.job._update(batch=batch + 1, images_per_s=rate, point=point)
+        self.job._update(batch=batch + 1, step=self.step, images_per_s=rate, point=point)
         if now - self._last_refresh >= REFRESH_SECONDS:
             self._last_refresh = now
             self.job._refresh_views(self.model)
@@ -140,7 +140,8 @@ class TrainingJob:
         self.settings, self.folder = settings, folder
         self.state = "idle"
         self.epoch = self.batch = 0
-        self.steps = 0
+        self.steps = 0  # batches per epoch
+        self.step = 0  # batches done in this run, over all epochs (continues on Resume)
         self.window = 1
         self.images_per_s = None
         self.batch_points: list = []
@@ -290,10 +291,7 @@ class TrainingJob:
             self.steps, self.doctor = steps, doctor
             if not resume:
                 self.window = max(1, steps // 20)
-        callbacks = [CSVLogger(out / "history.csv", append=resume),
-                     LiveCallback(self, steps_done=self.epoch_points and len(self.epoch_points) * steps or 0)]
-        if resume and self.batch_points:
-            callbacks[1].step = self.batch_points[-1][0]
+        callbacks = [CSVLogger(out / "history.csv", append=resume), LiveCallback(self, steps_done=self.step)]
         if s.schedule == "cosine":
             callbacks.insert(0, CosineDecay(s.epochs))
         elif s.schedule == "step":
