@@ -28,7 +28,7 @@ from cnnlab.callbacks import Callback, atomic_write_text
 from cnnlab.runlock import RunFolderBusy, hold_run_folder
 
 #: modules that contribute sub-commands through ``add_commands(subparsers)``
-PLUGIN_MODULES = ("cnnlab.lab_cli", "cnnlab.bench", "cnnlab.exercises.cli")
+PLUGIN_MODULES = ("cnnlab.lab_cli", "cnnlab.bench", "cnnlab.server.command", "cnnlab.exercises.cli")
 
 DEFAULTS = {  # the recipe of ``cnnlab train``: >= 99.3% test accuracy with simple_cnn
     "model": "simple_cnn", "epochs": 8, "batch_size": 64, "optimizer": "adam", "lr": 1e-3,

@@ -53,6 +53,9 @@ def open_image(path, grayscale: bool = True) -> Image.Image:
     ``cnnlab.datasets.images.ALLOWED_FORMATS`` are read, detected from the content whatever
     the file is called: no other program ever starts (see ``open_untrusted_image``).
 
+    Args:
+        path: a file path, or an open binary file object (e.g. ``io.BytesIO`` of an upload).
+
     Raises:
         FileNotFoundError: no such file.
         ValueError: empty file, not an allowed image format (named), truncated or corrupt,
@@ -210,7 +213,7 @@ def load_image(path, image_size=(28, 28), mnist_like: bool = True) -> np.ndarray
     """Read one picture for prediction, as a grayscale uint8 image.
 
     Args:
-        path: an image file (PNG, JPEG, BMP, GIF, ...).
+        path: an image file (PNG, JPEG, BMP, GIF, ...), or an open binary file object.
         image_size: (height, width) of the result, or one int.
         mnist_like: prepare it like an MNIST digit (see :func:`to_mnist_like`: inverted when
             the background is light, cropped, scaled into a 20x20 box keeping the aspect
