@@ -28,7 +28,7 @@ def main() -> None:
     x = x[:2000, None].astype(np.float32) / 255  # (2000, 1, 28, 28)
     y = y[:2000].astype(np.int64)
     for name in ("simple_cnn", "lenet5", "bn_cnn"):
-        model = getattr(cnnlab.zoo, name)(seed=0)
+        model = getattr(cnnlab.models.zoo, name)(seed=0)
         model.compile(optimizer="adam", lr=1e-3)
         model.fit(x, y, epochs=1, batch_size=64, seed=0, verbose=0, validation_split=0.1)
         p = model.predict(x[:256])

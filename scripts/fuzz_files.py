@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Fuzz cnnlab's file readers with hostile inputs and count crashes (there must be none).
 
-Three categories of input, each made by mutating valid files:
+Seven categories of input, each made by mutating valid files:
 
 * ``model``: files written by ``model.save`` (zoo models) and ``fit(checkpoint=...)``,
   truncated, bit-flipped, with arrays swapped between keys, wrong shapes or dtypes, ``.npy``
@@ -16,6 +16,24 @@ Three categories of input, each made by mutating valid files:
   bit-flipped PNG/JPEG/BMP/GIF files and headers declaring huge dimensions. Readers:
   ``load_image_folder`` and ``load_image``.
 
+Issue 11 added four classes:
+
+* ``archive``: zip bombs split over hundreds of entries (each under the per-entry guard),
+  entries the architecture or the header does not name, over-long entry lists. Readers:
+  ``read_archive`` (a success must be within budget) and ``load_model``.
+* ``formats``: every allowed raster format and formats Pillow knows but cnnlab refuses
+  (PostScript/EPS, PDF, SVG, IM, QOI, SPIDER, ...), truncated, bit-flipped, behind an allowed
+  magic, under any extension; read from a path, bytes and a file object. A fake ``gs`` (and
+  ``convert``) first on PATH records any call: an external program starting is a crash, and
+  so is a refused format that opens.
+* ``architecture``: valid weights under an architecture declaring a huge padding, input,
+  stride or pooling. ``load_model`` must refuse what needs more than
+  ``cnnlab.models.budget.MAX_EXAMPLE_BYTES`` per example; affordable ones must predict.
+* ``checkpoint``: a mid-epoch checkpoint with a hostile permutation (out of range, float,
+  negative, repeated), batch, sums, epoch, history, callbacks, settings, optimizer step or
+  generator state, resumed with ``fit(resume_from=...)``: a refusal after any weight or
+  optimizer change is a crash.
+
 Every case runs in-process under a ``signal.alarm`` timeout and an address-space limit (so
 a hostile allocation fails fast instead of swapping the machine). An outcome is
 
@@ -26,7 +44,7 @@ a hostile allocation fails fast instead of swapping the machine). An outcome is
 
 Usage::
 
-    python scripts/fuzz_files.py --cases 5000          # about 1/3 of the cases per category
+    python scripts/fuzz_files.py --cases 10500         # 1/7 of the cases per category
     python scripts/fuzz_files.py --cases 300 --seed 1 --category idx
 
 ``run(...)`` is the same fuzzer as a function; ``tests/reliability/test_fuzz_files.py``
@@ -58,7 +76,7 @@ from pathlib import Path
 
 import numpy as np
 
-CATEGORIES = ("model", "idx", "images")
+CATEGORIES = ("model", "idx", "images", "archive", "formats", "architecture", "checkpoint")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
@@ -747,6 +765,376 @@ def image_readers(root: Path, rng):
     return readers
 
 
+# ===== class 1: archive budget (zip bombs split over many entries, entry counts, unnamed entries) ===================
+def raw_zip(entries) -> bytes:
+    """A zip from ``(name, method, payload, crc, size)`` entries, payloads already compressed: the
+    same compressed block can stand for hundreds of entries without compressing it again."""
+    body, central = b"", b""
+    for name, method, payload, crc, size in entries:
+        n = name.encode()
+        offset = len(body)
+        body += struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, method, 0, 0, crc, len(payload), size, len(n), 0)
+        body += n + payload
+        central += struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, method, 0, 0, crc, len(payload), size,
+                               len(n), 0, 0, 0, 0, 0, offset) + n
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(entries), len(entries), len(central), len(body), 0)
+    return body + central + end
+
+
+_ZERO_NPY: dict = {}
+
+
+def zero_npy_deflated(nbytes: int) -> tuple[bytes, int, int]:
+    """(deflated payload, crc, size) of a float32 .npy of ``nbytes`` zero bytes (cached)."""
+    if nbytes not in _ZERO_NPY:
+        data = npy_bytes(np.zeros(nbytes // 4, np.float32))
+        comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+        _ZERO_NPY[nbytes] = (comp.compress(data) + comp.flush(), zlib.crc32(data), len(data))
+    return _ZERO_NPY[nbytes]
+
+
+def split_bomb(header_npy: bytes, n_entries: int, entry_bytes: int, names) -> bytes:
+    """A valid cnnlab header plus ``n_entries`` deflated all-zero arrays of ``entry_bytes`` each,
+    each below the per-entry bomb threshold, together inflating ~1000x."""
+    payload, crc, size = zero_npy_deflated(entry_bytes)
+    entries = [("__cnnlab__.npy", 0, header_npy, zlib.crc32(header_npy), len(header_npy))]
+    entries += [(f"{names(i)}.npy", 8, payload, crc, size) for i in range(n_entries)]
+    return raw_zip(entries)
+
+
+def mutate_archive(raw: bytes, rng) -> tuple[str, bytes]:
+    members = read_members(raw)
+    header_npy = dict(members)["__cnnlab__.npy"]
+    kind = str(rng.choice(["split_bomb_model_names", "split_bomb_unnamed", "split_bomb_listed", "many_entries",
+                           "unnamed_small", "unnamed_model_key", "deflated_honest"]))
+    if kind.startswith("split_bomb"):
+        n = int(rng.integers(20, 400))
+        size = int(rng.choice([1, 4, 15])) << 20
+        if kind == "split_bomb_model_names":
+            names = lambda i: f"model/{i}.weight"  # noqa: E731
+        elif kind == "split_bomb_listed":  # names the header lists (a hostile writer can list anything)
+            header = json.loads(np.load(io.BytesIO(header_npy)).tobytes().decode())
+            header["arrays"] = sorted(set(header.get("arrays", [])) | {f"extra/{i}" for i in range(n)})
+            header_npy = npy_bytes(np.frombuffer(json.dumps(header).encode(), np.uint8))
+            names = lambda i: f"extra/{i}"  # noqa: E731
+        else:
+            names = lambda i: f"junk/{i}"  # noqa: E731
+        return kind, split_bomb(header_npy, n, size, names)
+    m = list(members)
+    if kind == "many_entries":
+        small = npy_bytes(np.zeros(1, np.uint8))
+        m += [(f"x/{i}.npy", small) for i in range(int(rng.choice([500, 10_001, 12_000])))]
+        return kind, build_zip(m)
+    if kind == "unnamed_small":
+        m.append((str(rng.choice(["junk.npy", "optimizer/evil.npy", "callbacks/9/x.npy"])), npy_bytes(np.zeros(3))))
+        return kind, build_zip(m)
+    if kind == "unnamed_model_key":
+        m.append((str(rng.choice(["model/99.weight.npy", "model/0.gamma.npy", "model/x.npy"])),
+                  npy_bytes(np.zeros(3, np.float32))))
+        return kind, build_zip(m)
+    return kind, build_zip(m, zipfile.ZIP_DEFLATED)
+
+
+def archive_readers(path: Path):
+    from cnnlab.models.io import MAX_MEMBERS, load_model, read_archive
+
+    def readers():
+        header, arrays = read_archive(path)  # a success must be within budget
+        if len(arrays) + 1 > MAX_MEMBERS or sum(a.nbytes for a in arrays.values()) > 256 << 20:
+            raise AssertionError(f"read an archive over budget: {len(arrays)} arrays")
+        load_model(path)
+
+    return readers
+
+
+# ===== class 2: image formats (only allowed raster formats; never an external program) ==========================
+FAKE_GS_DIR: Path | None = None
+
+
+def install_fake_ghostscript(work: Path) -> Path:
+    """Put a ``gs`` first on PATH that records being called in ``<work>/GS_CALLED``: Pillow's EPS
+    plugin runs ``gs``, so the marker appearing means an image started an external program."""
+    global FAKE_GS_DIR
+    FAKE_GS_DIR = work / "fakebin"
+    FAKE_GS_DIR.mkdir(exist_ok=True)
+    for name in ("gs", "gswin32c", "gswin64c", "convert", "magick"):
+        tool = FAKE_GS_DIR / name
+        tool.write_text(f"#!/bin/sh\necho \"$0 $*\" >> '{work / 'GS_CALLED'}'\nexit 1\n")
+        tool.chmod(0o755)
+    os.environ["PATH"] = f"{FAKE_GS_DIR}{os.pathsep}{os.environ.get('PATH', '')}"
+    with contextlib.suppress(Exception):  # forget a Ghostscript Pillow may have looked up already
+        from PIL import EpsImagePlugin
+
+        EpsImagePlugin.gs_binary = None
+    return work / "GS_CALLED"
+
+
+EPS = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\n%%EndComments\n"
+       b"0 0 moveto 28 28 lineto stroke showpage\n%%EOF\n")
+
+
+def format_seed_files() -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """(allowed, refused): one small file per allowed format and per format Pillow can write
+    (or recognise) that cnnlab must refuse."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    gray = Image.fromarray(rng.integers(0, 256, (12, 10), dtype=np.uint8))
+    rgb = Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+
+    def enc(img, fmt, **kw):
+        buf = io.BytesIO()
+        img.save(buf, format=fmt, **kw)
+        return buf.getvalue()
+
+    allowed = {"png": enc(gray, "PNG"), "jpeg": enc(rgb, "JPEG"), "bmp": enc(rgb, "BMP"), "gif": enc(gray, "GIF"),
+               "tiff": enc(rgb, "TIFF"), "tiff_lzw": enc(gray, "TIFF", compression="tiff_lzw"),
+               "webp": enc(rgb, "WEBP"), "ppm": enc(rgb, "PPM"), "pgm": enc(gray, "PPM"), "ico": enc(rgb, "ICO")}
+    refused = {"eps": EPS, "ps": b"%!PS-Adobe-2.0\n" + EPS[24:], "eps_binary": b"\xc5\xd0\xd3\xc6" + bytes(26) + EPS,
+               "pdf": b"%PDF-1.4\n" + bytes(100), "svg": b"<svg xmlns='http://www.w3.org/2000/svg'/>",
+               "xml": b"<?xml version='1.0'?><svg/>"}
+    for fmt in ("PCX", "TGA", "SGI", "IM", "XBM", "ICNS", "DDS", "MSP", "SPIDER", "QOI", "BLP", "PDF", "EPS"):
+        with contextlib.suppress(Exception):
+            img = gray if fmt in ("PCX", "SGI", "IM", "SPIDER", "EPS") else rgb
+            if fmt in ("XBM", "MSP"):
+                img = gray.convert("1")
+            if fmt == "SPIDER":
+                img = gray.convert("F")
+            if fmt == "EPS":
+                continue  # EPS written by Pillow needs no gs; the hand-made one above is the threat
+            refused[fmt.lower() + "_pillow"] = enc(img, fmt)
+    return allowed, refused
+
+
+def mutate_format(allowed: dict, refused: dict, rng) -> tuple[str, bytes, bool, str]:
+    """(mutation, data, must_refuse, file name)."""
+    kind = str(rng.choice(["refused_format", "refused_format", "allowed_format", "allowed_flipped",
+                           "allowed_truncated", "magic_prefix_garbage", "polyglot_png_then_eps"]))
+    ext = str(rng.choice([".png", ".jpg", ".bmp", ".gif", ".tif", ".webp", ".pgm", ".ico", ".eps", ""]))
+    if kind == "refused_format":
+        name = sorted(refused)[int(rng.integers(0, len(refused)))]
+        return f"refused:{name}", refused[name], True, "img" + ext
+    name = sorted(allowed)[int(rng.integers(0, len(allowed)))]
+    data = allowed[name]
+    if kind == "allowed_format":
+        return f"allowed:{name}", data, False, "img" + ext
+    if kind == "allowed_flipped":
+        return f"allowed_flipped:{name}", data[:8] + flip_bytes(data[8:], rng, int(rng.integers(1, 10))), False, \
+            "img" + ext
+    if kind == "allowed_truncated":
+        return f"allowed_truncated:{name}", data[: int(rng.integers(1, len(data)))], False, "img" + ext
+    if kind == "magic_prefix_garbage":  # an allowed magic followed by garbage or by PostScript
+        magic = str(rng.choice(["png", "jpeg", "bmp", "gif", "tiff", "ico", "pgm"]))
+        head = allowed[magic][: int(rng.integers(2, 16))]
+        tail = EPS if rng.integers(0, 2) else bytes(rng.integers(0, 256, 300, dtype=np.uint8))
+        return f"magic_prefix:{magic}", head + tail, False, "img" + ext
+    return "polyglot", EPS + allowed["png"], True, "img.png"
+
+
+def format_readers(case_dir: Path, data: bytes, must_refuse: bool, name: str):
+    from cnnlab.datasets import load_image, load_image_folder
+    from cnnlab.datasets.images import open_untrusted_image
+
+    path = case_dir / name
+    path.write_bytes(data)
+    (case_dir / "root" / "a").mkdir(parents=True)
+    (case_dir / "root" / "a" / ("x" + (Path(name).suffix or ".png"))).write_bytes(data)
+
+    def readers():
+        results = []
+        for source in (path, data, io.BytesIO(data)):
+            try:
+                results.append(open_untrusted_image(source))
+            except ValueError:
+                results.append(None)
+        if must_refuse and any(r is not None for r in results):
+            raise AssertionError("a refused format was opened")
+        load_image(path, image_size=8)
+        load_image_folder(case_dir / "root", image_size=8, extensions=(Path(name).suffix or ".png",))
+
+    return readers
+
+
+# ===== class 3: architectures implying huge computations ==========================================================
+def mutate_architecture(raw: bytes, rng) -> tuple[str, bytes]:
+    """A valid model file whose architecture (weights unchanged, so the weight check passes)
+    declares a huge padding, input, stride or pooling; or a harmless change."""
+    m = read_members(raw)
+    names = [n for n, _ in m]
+    hi = names.index("__cnnlab__.npy")
+    header = json.loads(np.load(io.BytesIO(m[hi][1])).tobytes().decode())
+    cfg = header["model"]
+    layers = cfg["layers"]
+    kind = str(rng.choice(["padding", "input_shape", "input_and_padding", "pool", "stride", "small_change"]))
+    convs = [e for e in layers if e["class"] == "Conv2d"]
+    if kind in ("padding", "input_and_padding") and convs:
+        conv = convs[int(rng.integers(0, len(convs)))]
+        conv["config"]["padding"] = int(rng.choice([30_000, 2**15, 2**19, int(rng.integers(0, 5000))]))
+    if kind in ("input_shape", "input_and_padding") and cfg.get("input_shape"):
+        c = cfg["input_shape"][0]
+        side = [int(rng.choice([1048575, 65536, 16384, 4096, int(rng.integers(1, 3000))])) for _ in range(2)]
+        cfg["input_shape"] = [c, *side]
+    if kind == "pool":
+        for e in layers:
+            if e["class"] in ("MaxPool2d", "AvgPool2d"):
+                e["config"]["kernel_size"] = int(rng.choice([1, 2**20, 0]))
+                e["config"]["padding"] = int(rng.choice([0, 2**16]))
+    if kind == "stride" and convs:
+        convs[0]["config"]["stride"] = int(rng.choice([1, 2**20]))
+    if kind == "small_change" and convs:
+        convs[0]["config"]["padding"] = int(rng.integers(0, 3))
+    m[hi] = (m[hi][0], npy_bytes(np.frombuffer(json.dumps(header).encode(), np.uint8)))
+    return kind, build_zip(m)
+
+
+def fcn_seed(work: Path) -> bytes:
+    from cnnlab.layers import Conv2d, Flatten, MaxPool2d, ReLU
+    from cnnlab.models import Sequential
+
+    model = Sequential([Conv2d(1, 4, 3, padding=1, rng=0), ReLU(), MaxPool2d(2), Conv2d(4, 2, 3, rng=0), Flatten()],
+                       input_shape=(1, 8, 8), name="fcn")
+    return model.save(work / "fcn.npz").read_bytes()
+
+
+def architecture_readers(path: Path):
+    from cnnlab.models.io import load_model
+    from cnnlab.models.budget import MAX_EXAMPLE_BYTES, example_bytes
+
+    def readers():
+        model = load_model(path)
+        if model.input_shape is None:
+            return
+        need = example_bytes(model)
+        if need > MAX_EXAMPLE_BYTES:
+            raise AssertionError(f"loaded a model needing {need} bytes per example")
+        if need < 64 << 20:  # run the affordable ones: they must work
+            model.predict(np.zeros((1, *model.input_shape), dtype=model.dtype))
+
+    return readers
+
+
+# ===== class 5: hostile checkpoints (validated whole before any state changes) ==================================
+CKPT_DATA = {}
+
+
+def checkpoint_seed(work: Path) -> bytes:
+    """A mid-epoch checkpoint of a small BatchNorm + Dropout CNN with a schedule (all state kinds)."""
+    from cnnlab.training.callbacks import EarlyStopping
+    from cnnlab.training.schedules import StepDecay
+    from cnnlab.training.checkpoints import save_checkpoint
+
+    model = _ckpt_model()
+    rng = np.random.default_rng(0)
+    x = rng.random((24, 1, 8, 8), dtype=np.float32)
+    y = (np.arange(24) % 2).astype(np.int64)
+    CKPT_DATA.update(x=x, y=y)
+    callbacks = [StepDecay(1, 0.5), EarlyStopping("loss", patience=5, restore_best_weights=True)]
+    history = model.fit(x, y, epochs=1, batch_size=8, seed=0, verbose=0, doctor=False, callbacks=callbacks)
+    from cnnlab.training import FitConfig
+    from cnnlab.training.loop import run_settings
+
+    settings = run_settings(FitConfig(epochs=3, batch_size=8, seed=0, verbose=0, doctor=False), model.optimizer,
+                             callbacks, 24, 0)
+    path = save_checkpoint(work / "seed_ckpt.npz", model, model.optimizer, 1, history, rng, config=settings,
+                           callbacks=callbacks,
+                           progress={"batch": 1, "permutation": rng.permutation(24),
+                                     "sums": {"loss": 0.7, "correct": 5, "seen": 8}})
+    return path.read_bytes()
+
+
+def _ckpt_model():
+    from cnnlab.layers import BatchNorm2d, Conv2d, Dense, Dropout, Flatten, MaxPool2d, ReLU
+    from cnnlab.models import Sequential
+
+    model = Sequential([Conv2d(1, 3, 3, padding=1, rng=0), BatchNorm2d(3), ReLU(), MaxPool2d(2), Flatten(),
+                        Dropout(0.2, rng=0), Dense(48, 2, rng=0)], input_shape=(1, 8, 8), name="fuzz_ckpt")
+    model.compile("adam", lr=0.01)
+    return model
+
+
+CKPT_HOSTILE = [-1, 0, 1, 3, 2**40, -(2**63), 1.5, float("nan"), float("inf"), "3", None, True, [], {}, [1, 2],
+                {"loss": "x"}, [[1]], "x" * 5000]
+
+
+def mutate_checkpoint(raw: bytes, rng) -> tuple[str, bytes]:
+    m = read_members(raw)
+    names = [n for n, _ in m]
+    hi = names.index("__cnnlab__.npy")
+    header = json.loads(np.load(io.BytesIO(m[hi][1])).tobytes().decode())
+
+    def hostile():
+        return CKPT_HOSTILE[int(rng.integers(0, len(CKPT_HOSTILE)))]
+
+    kind = str(rng.choice(["perm_values", "perm_dtype", "perm_shape", "batch", "sums", "epoch", "history",
+                           "history_curve", "callbacks", "callback_state", "config", "optimizer_step", "rng",
+                           "progress_type", "valid"]))
+    if kind.startswith("perm"):
+        pi = names.index("progress/permutation.npy")
+        perm = np.load(io.BytesIO(m[pi][1]))
+        if kind == "perm_values":
+            perm = perm.copy()
+            perm[int(rng.integers(0, len(perm)))] = int(rng.choice([-1, 24, 2**40, 0, perm[0]]))
+        elif kind == "perm_dtype":
+            perm = perm.astype(str(rng.choice(["float64", "float32", "bool", "uint8", "int8"])))
+        else:
+            perm = perm[: int(rng.integers(0, len(perm)))] if rng.integers(0, 2) else perm.reshape(4, 6)
+        m[pi] = (m[pi][0], npy_bytes(perm))
+    elif kind == "batch":
+        header["progress"]["batch"] = hostile() if rng.integers(0, 2) else int(rng.choice([3, 4, 100, -1]))
+    elif kind == "sums":
+        key = str(rng.choice(["loss", "correct", "seen", "extra"]))
+        header["progress"]["sums"][key] = hostile()
+    elif kind == "epoch":
+        header["epoch"] = hostile()
+    elif kind == "history":
+        header["history"] = hostile()
+    elif kind == "history_curve":
+        curves = header["history"]["history"]
+        key = sorted(curves)[int(rng.integers(0, len(curves)))] if curves else "loss"
+        curves[key] = hostile()
+    elif kind == "callbacks":
+        header["callbacks"] = hostile()
+    elif kind == "callback_state":
+        entry = header["callbacks"][int(rng.integers(0, len(header["callbacks"])))]
+        if entry["state"]:
+            key = sorted(entry["state"])[int(rng.integers(0, len(entry["state"])))]
+            entry["state"][key] = hostile()
+        else:
+            entry["state"] = hostile()
+    elif kind == "config":
+        key = str(rng.choice(["batch_size", "validation_split", "seed", "augment", "samples", "shuffle"]))
+        header["config"][key] = hostile()
+    elif kind == "optimizer_step":
+        header["optimizer"]["state"]["step"] = hostile()
+    elif kind == "rng":
+        header["rng"]["state"] = hostile()
+    elif kind == "progress_type":
+        header["progress"] = hostile()
+    m[hi] = (m[hi][0], npy_bytes(np.frombuffer(json.dumps(header).encode(), np.uint8)))
+    return kind, build_zip(m)
+
+
+def checkpoint_readers(path: Path):
+    from cnnlab.training.callbacks import EarlyStopping
+    from cnnlab.training.schedules import StepDecay
+
+    def readers():
+        model = _ckpt_model()
+        before = {k: v.copy() for k, v in model.state_dict().items()}
+        opt_before = json.dumps(model.optimizer.get_config())
+        try:
+            model.fit(CKPT_DATA["x"], CKPT_DATA["y"], epochs=3, batch_size=8, seed=0, verbose=0, doctor=False,
+                      callbacks=[StepDecay(1, 0.5), EarlyStopping("loss", patience=5, restore_best_weights=True)],
+                      resume_from=path)
+        except ValueError:
+            changed = [k for k, v in model.state_dict().items() if not np.array_equal(v, before[k], equal_nan=True)]
+            if changed or json.dumps(model.optimizer.get_config()) != opt_before:
+                raise AssertionError(f"refused after changing state: {changed[:3]}") from None
+            raise
+
+    return readers
+
+
 # ===== driver ===================================================================================================================
 def run(cases: int = 300, seed: int = 0, categories=CATEGORIES, timeout: int = 10, memory_limit_gb: float = 3.0,
         verbose: bool = False, huge_side: int = 9000) -> tuple[list[Stats], bool]:
@@ -763,6 +1151,13 @@ def run(cases: int = 300, seed: int = 0, categories=CATEGORIES, timeout: int = 1
         seeds_model = model_seeds(work) if "model" in categories else []
         seeds_idx = idx_seeds() if "idx" in categories else []
         seeds_img = image_seed_files() if "images" in categories else {}
+        gs_marker = install_fake_ghostscript(work)  # any image starting Ghostscript leaves this file
+        seeds_fmt = format_seed_files() if "formats" in categories else ({}, {})
+        seeds_arch = [r for label, r in model_seeds(work) if label.startswith("model:")] \
+            if ("archive" in categories or "architecture" in categories) else []
+        if seeds_arch:  # a fully-convolutional model: any padding or input keeps its shapes consistent
+            seeds_arch += [fcn_seed(work)] * 2
+        seed_ckpt = checkpoint_seed(work) if "checkpoint" in categories else b""
         limit = int(memory_limit_gb * 1024**3)
         for ci, cat in enumerate(CATEGORIES):
             if cat not in categories:
@@ -786,10 +1181,33 @@ def run(cases: int = 300, seed: int = 0, categories=CATEGORIES, timeout: int = 1
                     path = case_dir / "a.idx"
                     path.write_bytes(data)
                     run_case(stats, kind, idx_readers(path, data), (ValueError,), timeout, limit)
-                else:
+                elif cat == "images":
                     kind = make_image_case(case_dir / "root", seeds_img, rng, huge_side)
                     run_case(stats, kind, image_readers(case_dir / "root", rng),
                              (ValueError, FileNotFoundError, NotADirectoryError), timeout, limit)
+                elif cat == "archive":
+                    kind, data = mutate_archive(seeds_arch[int(rng.integers(0, len(seeds_arch)))], rng)
+                    path = case_dir / "m.npz"
+                    path.write_bytes(data)
+                    run_case(stats, kind, archive_readers(path), (ValueError,), timeout, limit)
+                elif cat == "formats":
+                    kind, data, must_refuse, name = mutate_format(*seeds_fmt, rng)
+                    run_case(stats, kind, format_readers(case_dir, data, must_refuse, name), (ValueError,), timeout,
+                             limit)
+                elif cat == "architecture":
+                    kind, data = mutate_architecture(seeds_arch[int(rng.integers(0, len(seeds_arch)))], rng)
+                    path = case_dir / "m.npz"
+                    path.write_bytes(data)
+                    run_case(stats, kind, architecture_readers(path), (ValueError,), timeout, limit)
+                else:
+                    kind, data = mutate_checkpoint(seed_ckpt, rng)
+                    path = case_dir / "c.npz"
+                    path.write_bytes(data)
+                    run_case(stats, kind, checkpoint_readers(path), (ValueError,), timeout, limit)
+                if gs_marker.exists():
+                    stats.crashes += 1
+                    stats.crash_examples.append(f"[{cat}/{kind}] an external program ran: {gs_marker.read_text()}")
+                    gs_marker.unlink()
                 shutil.rmtree(case_dir, ignore_errors=True)
                 if cat == "images":
                     _trim_heap(collect=False)  # decoded images leave large freed blocks glibc would keep
@@ -801,6 +1219,8 @@ def run(cases: int = 300, seed: int = 0, categories=CATEGORIES, timeout: int = 1
         return results, marker.exists()
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if FAKE_GS_DIR is not None:
+            os.environ["PATH"] = os.environ["PATH"].replace(f"{FAKE_GS_DIR}{os.pathsep}", "", 1)
 
 
 def main(argv=None) -> int:
@@ -814,7 +1234,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     stats, marker = run(args.cases, args.seed, tuple(args.category or CATEGORIES), args.timeout, args.memory_limit_gb,
                         verbose=True)
-    print(f"python scripts/fuzz_files.py --cases {args.cases} --seed {args.seed}   ({time.perf_counter() - t0:.0f} s)")
+    print(f"python scripts/fuzz_files.py --cases {args.cases} --seed {args.seed} --timeout {args.timeout}   "
+          f"({time.perf_counter() - t0:.0f} s)")
     print("maxRSS+: largest peak RSS of one case above the RSS before it (MiB); RSSdrift: resident "
           "memory after the category minus before (MiB); max ms: slowest case")
     print(HEADER)

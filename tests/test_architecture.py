@@ -2,7 +2,7 @@
 
 Levels, bottom first (docs/ARCHITECTURE.md); a module may import its own level or lower. At the
 lab level, ``lab`` comes first: ``bench``, ``server`` and ``exercises`` may use it, nothing below
-uses them, and only ``cli`` imports them. The old top-level names (``cnnlab.zoo``, ...) are
+uses them, and only ``cli`` imports them. The old top-level names (``cnnlab.models.zoo``, ...) are
 shims that nothing inside cnnlab imports.
 """
 import ast

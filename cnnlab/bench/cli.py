@@ -10,32 +10,32 @@ from cnnlab.bench.ladder import run_ladder
 from cnnlab.bench.report import format_ladder, format_table, read_notes, to_markdown
 from cnnlab.bench.results import BenchConfig
 from cnnlab.bench.workers import run_vs_torch
+from cnnlab.utils.argtypes import bounded_int, thread_count
+from cnnlab.utils.files import check_writable_folder
 
 __all__ = ["add_commands", "main"]
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1; received {value}")
-    return value
-
-
 def _configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--repeats", type=_positive_int, default=3, help="runs per figure; medians (default: 3)")
-    p.add_argument("--limit", type=_positive_int, default=None,
+    p.add_argument("--repeats", type=bounded_int(1, 1000, "runs per figure"), default=3,
+                   help="runs per figure; medians (default: 3)")
+    p.add_argument("--limit", type=bounded_int(1, 60_000, "MNIST has 60,000 training images"), default=None,
                    help="training images per epoch (default: all 60,000; --quick: 2,048)")
-    p.add_argument("--test-limit", type=_positive_int, default=None,
+    p.add_argument("--test-limit", type=bounded_int(1, 10_000, "MNIST has 10,000 test images"), default=None,
                    help="test images for inference (default: all 10,000; --quick: 1,000)")
     p.add_argument("--quick", action="store_true", help="a short smoke run: 1 repeat, --limit 2048, few layers")
-    p.add_argument("--threads", type=_positive_int, default=os.cpu_count() or 1,
-                   help="threads per framework (default: %(default)s, the machine's cores)")
+    p.add_argument("--threads", type=thread_count, default=os.cpu_count() or 1,
+                   help="threads per framework, at most the machine's cores (default: %(default)s)")
     p.add_argument("--markdown", metavar="PATH", help="write the results as markdown to PATH")
     p.add_argument("--impl", action="append", choices=("naive", "im2col", "fast"),
                    help="time cnnlab's implementation ladder instead (repeat: --impl naive --impl fast)")
 
 
 def _run(args, command: str | None = None) -> int:
+    if args.markdown:  # before the long part: a benchmark must not be lost to a typo in a path
+        check_writable_folder(args.markdown, "cannot write --markdown")
+        if os.path.isdir(args.markdown):
+            raise IsADirectoryError(f"cannot write --markdown {args.markdown}: it is a folder; name a file")
     if args.impl:
         results = run_ladder(tuple(dict.fromkeys(args.impl)), args.repeats, log=lambda s: print(s, file=sys.stderr))
         print(format_ladder(results))

@@ -10,19 +10,22 @@ Other modules add commands without editing this file: ``cnnlab.lab.commands`` an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
 import os
 import sys
 
 from cnnlab import __version__
-from cnnlab.cli.common import Parser, UsageError, formatter
-from cnnlab.cli.inspect import add_evaluate, add_predict, add_summary
-from cnnlab.cli.train import add_train
+from cnnlab.cli.common import Parser, UsageError, formatter, one_line
+from cnnlab.cli.inspect import add_evaluate, add_predict, add_summary, cmd_evaluate, cmd_predict, cmd_summary  # noqa: F401
+from cnnlab.cli.train import add_train, cmd_train  # noqa: F401
 from cnnlab.models.io import ModelFileError
+from cnnlab.utils.runlock import RunFolderBusy
 
 __all__ = ["PLUGIN_MODULES", "UsageError", "build_parser", "main"]
 
-PLUGIN_MODULES = ("cnnlab.lab.commands", "cnnlab.bench")
+PLUGIN_MODULES = ("cnnlab.lab.commands", "cnnlab.bench", "cnnlab.server.command", "cnnlab.exercises.cli")
 
 
 # ----- main --------------------------------------------------------------------------------------
@@ -60,6 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 training diverged, 2 user error,
     130 interrupted)."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # also while the parser and the plugin modules are being imported
+        print("cnnlab: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a non-UTF-8 file name prints escaped, never fails
+        with contextlib.suppress(AttributeError, ValueError, io.UnsupportedOperation):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -75,13 +89,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("cnnlab: interrupted", file=sys.stderr)
         return 130
-    except (UsageError, ModelFileError, OSError, ValueError, TypeError) as err:
+    except (UsageError, ModelFileError, OSError, ValueError, TypeError, MemoryError, RunFolderBusy) as err:
         if os.environ.get("CNNLAB_DEBUG"):
             raise
-        text = " ".join(str(err).split()) or type(err).__name__
-        if isinstance(err, OSError) and not isinstance(err, (FileNotFoundError, PermissionError)) and err.strerror:
-            text = f"{err.strerror}: {err.filename}" if err.filename else err.strerror
-        print(f"cnnlab {args.command}: error: {text}", file=sys.stderr)
+        print(f"cnnlab {args.command}: error: {one_line(err)}", file=sys.stderr)
         return 2
 
 

@@ -9,9 +9,16 @@ import numpy as np
 
 from cnnlab.datasets import add_channel_axis, load_mnist, to_float
 from cnnlab.models.io import load_model
+from cnnlab.utils.argtypes import bounded_int
 
 __all__ = ["UsageError", "Parser", "formatter", "load_mnist_float", "load_model_file", "check_mnist_shape",
-           "ensure_writable_folder"]
+           "ensure_writable_folder", "TRAIN_COUNT", "TEST_COUNT", "MAX_ERROR_CHARS", "one_line"]
+
+#: argparse types of image counts: at most what MNIST has
+TRAIN_COUNT = bounded_int(1, 60_000, "MNIST has 60,000 training images")
+TEST_COUNT = bounded_int(1, 10_000, "MNIST has 10,000 test images")
+#: an error message quotes at most this many characters (a hostile file can make one of megabytes)
+MAX_ERROR_CHARS = 1000
 
 
 class UsageError(Exception):
@@ -59,3 +66,16 @@ def ensure_writable_folder(folder: Path) -> None:
             pass
     except OSError as err:
         raise UsageError(f"output folder {folder} is not writable: {err.strerror or err}") from None
+
+
+def one_line(err: BaseException, limit: int = MAX_ERROR_CHARS) -> str:
+    """The message of ``err`` on one line, cut to ``limit`` characters with the cut counted."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    if isinstance(err, OSError) and not isinstance(err, (FileNotFoundError, PermissionError)) and err.strerror:
+        text = f"{err.strerror}: {err.filename}" if err.filename else err.strerror
+    if isinstance(err, MemoryError):
+        text = ("not enough memory" + (f" ({text})" if str(err) else "") + "; try a smaller --batch-size or "
+                "--limit, or a smaller model")
+    if len(text) > limit:
+        text = text[:limit] + f"... ({len(text) - limit:,} more characters cut)"
+    return text

@@ -5,12 +5,12 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab.cli.common import UsageError, check_mnist_shape, formatter, load_mnist_float, load_model_file
+from cnnlab.cli.common import TEST_COUNT, UsageError, check_mnist_shape, formatter, load_mnist_float, load_model_file
 from cnnlab.datasets import load_image, to_float
 from cnnlab.models.io import load_model
 from cnnlab.models.zoo import MODELS, get_model
 from cnnlab.training import predict
-from cnnlab.utils.argtypes import positive_int
+from cnnlab.utils.argtypes import bounded_int
 
 __all__ = ["add_evaluate", "add_predict", "add_summary", "cmd_evaluate", "cmd_predict", "cmd_summary"]
 
@@ -31,8 +31,8 @@ def add_evaluate(sub) -> None:
                        description="Evaluate a saved model on the MNIST test set.", epilog=EVALUATE_EPILOG,
                        formatter_class=formatter)
     p.add_argument("model", metavar="MODEL", help="a model file (model.npz or a checkpoint)")
-    p.add_argument("--limit", type=positive_int, default=None, help="use only the first N test images")
-    p.add_argument("--batch-size", type=positive_int, default=256, help="(default: %(default)s)")
+    p.add_argument("--limit", type=TEST_COUNT, default=None, help="use only the first N test images")
+    p.add_argument("--batch-size", type=TEST_COUNT, default=256, help="(default: %(default)s)")
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -81,7 +81,7 @@ def add_predict(sub) -> None:
                        formatter_class=formatter)
     p.add_argument("model", metavar="MODEL", help="a model file")
     p.add_argument("images", metavar="IMAGE", nargs="+", help="image files (PNG, JPEG, ...)")
-    p.add_argument("--top", type=positive_int, default=3, help="how many classes to list (default: %(default)s)")
+    p.add_argument("--top", type=bounded_int(1, 1000, "classes listed"), default=3, help="how many classes to list (default: %(default)s)")
     p.set_defaults(func=cmd_predict)
 
 

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from cnnlab.cli.common import UsageError, ensure_writable_folder, formatter, load_mnist_float
+from cnnlab.cli.common import TEST_COUNT, TRAIN_COUNT, UsageError, ensure_writable_folder, formatter, load_mnist_float
 from cnnlab.lab.report import write_report
 from cnnlab.lab.viz import training_curves
 from cnnlab.models.zoo import MODELS, get_model
@@ -17,10 +18,11 @@ from cnnlab.training import fit
 from cnnlab.training.callbacks import Callback, CSVLogger
 from cnnlab.training.schedules import CosineDecay, StepDecay
 from cnnlab.training.checkpoints import architecture, load_checkpoint, restore, save_training_state
-from cnnlab.utils.argtypes import fraction, nonneg_int, positive_float, positive_int
+from cnnlab.utils.argtypes import bounded_int, fraction, nonneg_int, positive_float
 from cnnlab.utils.files import atomic_write_text
+from cnnlab.utils.runlock import hold_run_folder
 
-__all__ = ["DEFAULTS", "add_train", "cmd_train"]
+__all__ = ["DEFAULTS", "RUN_FILES", "add_train", "cmd_train"]
 
 DEFAULTS = {  # the recipe of ``cnnlab train``: >= 99.3% test accuracy with simple_cnn
     "model": "simple_cnn", "epochs": 8, "batch_size": 64, "optimizer": "adam", "lr": 1e-3,
@@ -58,9 +60,10 @@ def add_train(sub) -> None:
                        epilog=TRAIN_EPILOG, formatter_class=formatter)
     p.add_argument("--model", default=DEFAULTS["model"], choices=sorted(MODELS), metavar="NAME",
                    help=f"zoo model: {', '.join(sorted(MODELS))} (default: %(default)s)")
-    p.add_argument("--epochs", type=positive_int, default=DEFAULTS["epochs"],
+    p.add_argument("--epochs", type=bounded_int(1, 10_000, "epochs"), default=DEFAULTS["epochs"],
                    help="total epochs (default: %(default)s)")
-    p.add_argument("--batch-size", type=positive_int, default=DEFAULTS["batch_size"], help="(default: %(default)s)")
+    p.add_argument("--batch-size", type=bounded_int(1, 60_000, "MNIST has 60,000 training images"),
+                   default=DEFAULTS["batch_size"], help="(default: %(default)s)")
     p.add_argument("--optimizer", default=DEFAULTS["optimizer"], choices=["sgd", "adam", "adamw"],
                    help="(default: %(default)s)")
     p.add_argument("--lr", type=positive_float, default=DEFAULTS["lr"], help="learning rate (default: %(default)s)")
@@ -69,7 +72,7 @@ def add_train(sub) -> None:
                    help="seed for the weights, shuffling and augmentation (default: %(default)s)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=DEFAULTS["augment"],
                    help="random shifts of the training images (default: on)")
-    p.add_argument("--shift", type=positive_int, default=DEFAULTS["shift"],
+    p.add_argument("--shift", type=bounded_int(1, 27, "MNIST images are 28 pixels wide"), default=DEFAULTS["shift"],
                    help="largest shift in pixels with --augment (default: %(default)s)")
     p.add_argument("--schedule", default=DEFAULTS["schedule"], choices=["cosine", "step", "none"],
                    help="learning-rate schedule: cosine decay to 0, step (x0.1 every third of the "
@@ -78,9 +81,13 @@ def add_train(sub) -> None:
                    help="fraction of the training images held out for validation (default: %(default)s)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: runs/<model>)")
     p.add_argument("--resume", nargs="?", const="", default=None, metavar="CHECKPOINT",
-                   help="continue from CHECKPOINT (default: <out>/checkpoint.npz)")
-    p.add_argument("--limit", type=positive_int, default=None, help="use only the first N training images")
-    p.add_argument("--test-limit", type=positive_int, default=None, help="use only the first N test images")
+                   help="continue from CHECKPOINT (default: <out>/checkpoint.npz); every setting must match the "
+                        "run's, except those named with --allow-change")
+    p.add_argument("--allow-change", action="append", choices=["epochs", "lr"], default=None, metavar="NAME",
+                   help="with --resume: let NAME differ from the run's: epochs (train further; always allowed) or "
+                        "lr (continue at the new --lr, the schedule scaled to it); repeatable")
+    p.add_argument("--limit", type=TRAIN_COUNT, default=None, help="use only the first N training images")
+    p.add_argument("--test-limit", type=TEST_COUNT, default=None, help="use only the first N test images")
     p.add_argument("--quiet", action="store_true", help="no progress bars; print only the test accuracy")
     p.set_defaults(func=cmd_train)
 
@@ -114,23 +121,50 @@ def _finished_run(resume_from, epochs: int, model):
 
 
 def cmd_train(args) -> int:
-    """The ``train`` command, in the order a run happens: checks, data and model, train, test/save/plot.
-
-    Long by design (one screen, labelled sections), like ``fit``: each section is a few calls.
-    """
-    # ---- check everything that can be checked before the long part
+    """The ``train`` command: every check that can come before the long part (creating nothing
+    until then), then :func:`_train` while holding the output folder."""
     out = args.out if args.out is not None else Path("runs") / args.model
-    ensure_writable_folder(out)
     checkpoint = out / "checkpoint.npz"
     resume_from = None
     if args.resume is not None:
         resume_from = Path(args.resume) if args.resume else checkpoint
         if not resume_from.is_file():
             raise UsageError(f"no checkpoint to resume from at {resume_from}")
+    elif args.allow_change:
+        raise UsageError("--allow-change applies only with --resume")
     if args.momentum is not None and args.optimizer != "sgd":
         raise UsageError("--momentum applies only to --optimizer sgd")
+    _check_output_folder(out)
     say = (lambda *a: None) if args.quiet else print  # noqa: E731
+    ensure_writable_folder(out)
+    with hold_run_folder(out, "cnnlab train"):
+        return _train(args, out, checkpoint, resume_from, say)
 
+
+#: what ``cnnlab train`` writes into its output folder
+RUN_FILES = ("checkpoint.npz", "model.npz", "history.json", "history.csv", "curves.png", "report.html")
+
+
+def _check_output_folder(out: Path) -> None:
+    """Refuse, before creating anything, an output folder that cannot work: the nearest existing
+    folder above it is not writable, it is a file, or one of the run's files is a folder."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"output folder {out} is a file")
+    for name in RUN_FILES:
+        if (out / name).is_dir():
+            raise UsageError(f"cannot write {out / name}: it is a folder; remove it or choose another --out")
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not os.access(existing if str(existing) else ".", os.W_OK):
+        raise UsageError(f"output folder {out} is not writable: {existing} is read-only")
+
+
+def _train(args, out: Path, checkpoint: Path, resume_from, say) -> int:
+    """Data and model, train (or finish a run killed after its last checkpoint), test, save, plot.
+
+    Long by design (one screen, labelled sections), like ``fit``: each section is a few calls.
+    """
     # ---- data and model
     (x_train, y_train), (x_test, y_test) = load_mnist_float(args.limit, args.test_limit)
     model = get_model(args.model, seed=args.seed)
@@ -163,7 +197,8 @@ def cmd_train(args) -> int:
                       validation_split=args.val_split if n_val >= 1 else 0.0,
                       callbacks=callbacks,
                       verbose=0 if args.quiet else 1, seed=args.seed, augment=args.shift if args.augment else None,
-                      checkpoint=checkpoint, resume_from=resume_from)
+                      checkpoint=checkpoint, resume_from=resume_from,
+                      allow_change=("epochs", *(args.allow_change or ())))
     train_seconds = time.perf_counter() - t0
 
     # ---- test, save, plot

@@ -7,20 +7,22 @@ Layout expected by :func:`load_image_folder` (the torchvision ImageFolder conven
       dog/  a.png ...
 
 Class names are the sub-folder names, sorted; label ``i`` is ``class_names[i]``. Every
-image is read with Pillow under guard: an unreadable, empty or non-image file raises a
-ValueError naming it, and Pillow's decompression-bomb *warning* (an image above
-``PIL.Image.MAX_IMAGE_PIXELS``, left at its default) is turned into an error too.
+image is read through ``cnnlab.datasets.images.open_untrusted_image``: only allowed raster
+formats, detected from the content (a PostScript file named ``.png`` is refused, never given
+to Ghostscript); an unreadable, empty or non-image file raises a ValueError naming it, and
+an image above ``PIL.Image.MAX_IMAGE_PIXELS`` is refused before decoding.
 """
 from __future__ import annotations
 
-import warnings
 from numbers import Integral
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+from cnnlab.datasets.images import open_untrusted_image
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".ico")
 _MNIST_BOX = 20 / 28  # MNIST digits are scaled to fit a 20x20 box inside the 28x28 image
 #: to_mnist_like first shrinks larger pictures to at most this many pixels a side (see there)
 MNIST_LIKE_MAX_SIDE = 2048
@@ -46,36 +48,28 @@ def _to_mode(img: Image.Image, grayscale: bool) -> Image.Image:
 
 
 def open_image(path, grayscale: bool = True) -> Image.Image:
-    """Open and fully decode one image file as a Pillow image in mode "L" or "RGB".
+    """Open and fully decode one image (a path, bytes or a binary file object) as a Pillow
+    image in mode "L" or "RGB". Only the raster formats of
+    ``cnnlab.datasets.images.ALLOWED_FORMATS`` are read, detected from the content whatever
+    the file is called: no other program ever starts (see ``open_untrusted_image``).
+
+    Args:
+        path: a file path, or an open binary file object (e.g. ``io.BytesIO`` of an upload).
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: empty file, not an image, truncated or corrupt, larger than
-            ``PIL.Image.MAX_IMAGE_PIXELS`` (a possible decompression bomb), or needing more
-            memory to decode than is available; the message names the file.
+        ValueError: empty file, not an allowed image format (named), truncated or corrupt,
+            larger than ``PIL.Image.MAX_IMAGE_PIXELS`` (a possible decompression bomb), or
+            needing more memory to decode than is available; the message names the file.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"image file {path} does not exist.")
-    if not path.is_file():
-        raise ValueError(f"image path {path} is not a file.")
-    if path.stat().st_size == 0:
-        raise ValueError(f"image file {path} is empty (0 bytes).")
+    img = open_untrusted_image(path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                img.load()  # decode now, inside the guard: Pillow is lazy
-                return _to_mode(img, grayscale)
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
-        raise ValueError(f"image file {path} is too large to be read safely: {e}") from e
-    except MemoryError as e:
-        # A corrupted chunk length makes Pillow ask for a buffer of up to 4 GB even for a tiny
-        # file; under a memory limit that is a MemoryError, which here means "bad file".
-        raise ValueError(f"cannot read image file {path}: decoding it needs more memory than is available "
-                         f"({path.stat().st_size} bytes on disk; corrupted or hostile file?).") from e
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
-        raise ValueError(f"cannot read image file {path}: {type(e).__name__}: {e}") from e
+        return _to_mode(img, grayscale)
+    except MemoryError:
+        raise ValueError(f"cannot convert image {path if isinstance(path, (str, Path)) else ''}: not enough "
+                         f"memory.") from None
+    finally:
+        img.close()
 
 
 def load_image_folder(root, image_size=(28, 28), grayscale: bool = True, *,
@@ -219,7 +213,7 @@ def load_image(path, image_size=(28, 28), mnist_like: bool = True) -> np.ndarray
     """Read one picture for prediction, as a grayscale uint8 image.
 
     Args:
-        path: an image file (PNG, JPEG, BMP, GIF, ...).
+        path: an image file (PNG, JPEG, BMP, GIF, ...), or an open binary file object.
         image_size: (height, width) of the result, or one int.
         mnist_like: prepare it like an MNIST digit (see :func:`to_mnist_like`: inverted when
             the background is light, cropped, scaled into a 20x20 box keeping the aspect

@@ -7,3 +7,7 @@
 * ``filters``: classic image filters (edge detectors, blur) applied with the conv op.
 * ``commands``: the lab's CLI commands (``demo``, ``visualize``, ``explain``).
 """
+from cnnlab.lab.demos import DEMOS, TOYS, mnist_digit, run_demo, toy_data, train_toy
+from cnnlab.lab.report import visualize, write_report
+
+__all__ = ["DEMOS", "TOYS", "mnist_digit", "run_demo", "toy_data", "train_toy", "visualize", "write_report"]

@@ -151,6 +151,7 @@ def write_report(out_dir, model, history, x_test, y_test, settings: dict | None 
                  _img_tag(viz.saliency_figure(model, x_test[0], class_names=class_names), "saliency")]
     page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{_CSS}</style></head><body>\n" + "\n".join(sections) + "\n</body></html>\n")
+    page = page.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # non-UTF-8 names: shown as U+FFFD
     path = out / filename
     atomic_write_text(path, page)
     return path

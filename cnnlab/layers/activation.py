@@ -47,6 +47,7 @@ class _Elementwise(Layer):
         return tuple(input_shape)
 
     is_activation = True
+    elementwise = True
     _what = ""  # what the activation does to each value
 
     def explain(self, input_shape=None) -> str:

@@ -65,9 +65,15 @@ class Layer:
     produces_feature_maps: bool = False
     #: an elementwise activation (ReLU, LeakyReLU, Sigmoid, Tanh)
     is_activation: bool = False
+    #: each output value depends on the input value at the same position only (activations, batch
+    #: norm at inference, dropout): an explanation can look straight through it
+    elementwise: bool = False
     #: units that output 0 for every negative input and then get no gradient (ReLU): the doctor
     #: counts how many of them never fire
     can_die: bool = False
+    #: training mode normalizes with the batch's own statistics (batch norm): ``fit`` refuses a
+    #: run whose batches would give it one value per channel
+    needs_batch_statistics: bool = False
     #: the output is still a (C, H, W) map aligned with the input's positions (receptive fields
     #: stop at the first layer where it is not: Flatten, Dense)
     keeps_spatial_layout: bool = True
@@ -90,6 +96,9 @@ class Layer:
     def keeps_cache(self, training: bool, requires_grad: bool | None) -> bool:
         """Whether a forward with these flags keeps the cache for ``backward``."""
         return training if requires_grad is None else bool(requires_grad)
+
+    #: the name layers written before ``keeps_cache`` use (custom layers, the exercises)
+    _keep = keeps_cache
 
     def backward_params(self, dout: np.ndarray) -> None:
         """Set the parameter gradients; the input gradient is not needed (a first layer's input

@@ -33,6 +33,8 @@ class Dropout(Layer):
         x, out: (N, *), the same shape.
     """
 
+    elementwise = True
+
     def __init__(self, p: float = 0.5, *, rng=None):
         super().__init__()
         if isinstance(p, (int, float)) and not isinstance(p, bool) and p == 1:

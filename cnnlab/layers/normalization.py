@@ -102,6 +102,8 @@ class _BatchNorm(Layer):
             parts.append(f"dtype={self.weight.data.dtype}")
         return ", ".join(parts)
 
+    needs_batch_statistics = True
+    elementwise = True
     _unit = "channel"  # what is normalized: "channel" (BatchNorm2d) or "feature" (BatchNorm1d)
 
     def explain(self, input_shape=None) -> str:

@@ -34,11 +34,17 @@ ALLOWED_DTYPES = {np.dtype(t) for t in ("float16", "float32", "float64", "int8",
 MAX_ARRAY_BYTES = 2 * 1024**3
 MAX_TOTAL_BYTES = 4 * 1024**3
 MAX_HEADER_BYTES = 64 * 1024**2
-MAX_MEMBERS = 100_000
+#: entries an archive may hold (a model has 2-4 per layer; an Adam checkpoint about 3x that)
+MAX_MEMBERS = 10_000
 _READ_CHUNK = 1 << 24  # bytes per read of an array member
 #: a compressed member above _BOMB_MIN_BYTES may inflate at most this many times
 MAX_COMPRESSION_RATIO = 100
 _BOMB_MIN_BYTES = 16 * 1024**2
+#: the compressed entries of one archive, together, may inflate to at most
+#: MAX_COMPRESSION_RATIO x their compressed size + this much (zero biases compress well)
+_ARCHIVE_SLACK_BYTES = 1024**2
+#: header entries that ``write_archive`` itself sets; a caller's header may not hold them
+RESERVED_HEADER_KEYS = ("format", "version", "arrays")
 
 
 class ModelFileError(ValueError):
@@ -61,13 +67,18 @@ def write_archive(path, header: dict, arrays: dict[str, np.ndarray]) -> Path:
         raise TypeError(f"arrays must be a dict of name -> numpy array; received {type(arrays).__name__}.")
     if HEADER_KEY in arrays:
         raise ValueError(f"array key {HEADER_KEY!r} is reserved.")
+    reserved = sorted(k for k in header if k in RESERVED_HEADER_KEYS)
+    if reserved:
+        raise ValueError(f"header keys {reserved} are reserved (cnnlab writes {list(RESERVED_HEADER_KEYS)} itself); "
+                         f"rename them.")
     for key, value in arrays.items():
         if not isinstance(key, str) or not key:
             raise TypeError(f"array names must be non-empty strings; received {key!r}.")
         if not isinstance(value, np.ndarray) or value.dtype not in ALLOWED_DTYPES:
             got = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
             raise ValueError(f"cannot save array {key!r}: only numeric arrays are stored; received {got}.")
-    payload = _header_bytes(header)
+    # the header lists the arrays, so a reader can refuse entries nobody wrote before inflating them
+    payload = _header_bytes({**header, "arrays": sorted(arrays)})
     check_writable_folder(path, "cannot save to")
     with atomic_writer(path) as (f, _):
         np.savez(f, **{HEADER_KEY: np.frombuffer(payload, dtype=np.uint8)}, **arrays)
@@ -117,41 +128,107 @@ def read_archive(path) -> tuple[dict, dict[str, np.ndarray]]:
 
 def _read_zip(zf: zipfile.ZipFile, path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     infos = zf.infolist()
+    _check_budget(infos, path)
+    header_info = next((i for i in infos if i.filename == HEADER_KEY + ".npy"), None)
+    if header_info is None:
+        raise ModelFileError(f"{path} has no cnnlab header: it is not a cnnlab model file.")
+    header = _parse_header(_read_member(zf, header_info, path), path)
+    _check_names(infos, header, path)  # before inflating any array
+    arrays: dict[str, np.ndarray] = {}
+    for info in infos:
+        if info is not header_info:
+            arrays[info.filename[:-4]] = _read_member(zf, info, path)
+    return header, arrays
+
+
+def _check_budget(infos: list, path: Path) -> None:
+    """Refuse an archive whose directory alone shows it is hostile, before inflating anything:
+    too many entries, duplicates, non-array entries, too many bytes in all, or compressed
+    entries that together inflate more than ``MAX_COMPRESSION_RATIO`` times (a zip bomb split
+    over many entries, each harmless on its own)."""
     if len(infos) > MAX_MEMBERS:
         raise ModelFileError(f"{path} holds {len(infos)} entries; at most {MAX_MEMBERS} expected.")
     names = [i.filename for i in infos]
     if len(set(names)) != len(names):
         raise ModelFileError(f"{path} holds duplicate entries.")
-    if sum(i.file_size for i in infos) > MAX_TOTAL_BYTES:
-        raise ModelFileError(f"{path} declares more than {MAX_TOTAL_BYTES} bytes of data; refusing to load.")
-    arrays: dict[str, np.ndarray] = {}
     for info in infos:
         if not info.filename.endswith(".npy"):
             raise ModelFileError(f"{path} holds an unexpected entry {info.filename!r}.")
-        # cnnlab stores arrays uncompressed; weights barely compress. A large member that
-        # inflates hundreds of times is a zip bomb: a few MB of file costing GB of memory.
-        if (info.compress_type != zipfile.ZIP_STORED and info.file_size > _BOMB_MIN_BYTES
-                and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1)):
+    if sum(i.file_size for i in infos) > MAX_TOTAL_BYTES:
+        raise ModelFileError(f"{path} declares more than {MAX_TOTAL_BYTES} bytes of data; refusing to load.")
+    packed = [i for i in infos if i.compress_type != zipfile.ZIP_STORED]
+    inflated, compressed = sum(i.file_size for i in packed), sum(i.compress_size for i in packed)
+    if inflated > MAX_COMPRESSION_RATIO * compressed + _ARCHIVE_SLACK_BYTES:
+        raise ModelFileError(
+            f"{path}: its {len(packed)} compressed entries inflate {compressed} bytes to {inflated}, more than "
+            f"{MAX_COMPRESSION_RATIO} times; refusing a possible zip bomb (cnnlab writes arrays uncompressed)."
+        )
+    # cnnlab stores arrays uncompressed; weights barely compress. A large member that
+    # inflates hundreds of times is a zip bomb: a few MB of file costing GB of memory.
+    for info in packed:
+        if info.file_size > _BOMB_MIN_BYTES and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
             raise ModelFileError(
                 f"{path}: entry {info.filename!r} inflates {info.compress_size} compressed bytes to "
                 f"{info.file_size}, more than {MAX_COMPRESSION_RATIO} times; refusing a possible zip bomb."
             )
-        arrays[info.filename[:-4]] = _read_member(zf, info, path)
-    raw = arrays.pop(HEADER_KEY, None)
-    if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
+
+
+def _parse_header(raw: np.ndarray, path: Path) -> dict:
+    if raw.dtype != np.uint8 or raw.ndim != 1:
         raise ModelFileError(f"{path} has no cnnlab header: it is not a cnnlab model file.")
     header = json.loads(raw.tobytes().decode("utf-8"))
     if not isinstance(header, dict):
         raise ModelFileError(f"{path} is not a cnnlab model file (its header is a JSON {type(header).__name__}, "
                              f"not an object).")
     if header.get("format") != FORMAT_NAME:
-        raise ModelFileError(f"{path} is not a cnnlab model file (format {header.get('format')!r}).")
+        raise ModelFileError(f"{path} is not a cnnlab model file (format {_short(header.get('format'))}).")
     if header.get("version") != FORMAT_VERSION:
         raise ModelFileError(
-            f"{path} is format version {header.get('version')!r}; this cnnlab reads version {FORMAT_VERSION}. "
+            f"{path} is format version {_short(header.get('version'))}; this cnnlab reads version {FORMAT_VERSION}. "
             f"Upgrade cnnlab or re-save the model."
         )
-    return header, arrays
+    return header
+
+
+def _short(value, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters: an error quotes hostile values, never megabytes."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
+
+
+def _check_names(infos: list, header: dict, path: Path) -> None:
+    """Every entry must be named: ``model/...`` entries by the architecture in the header, the
+    others by the header's list of arrays (files written before that list only by the budget)."""
+    expected = _model_keys(header.get("model"))
+    listed = header.get("arrays")
+    listed = set(listed) if isinstance(listed, list) and all(isinstance(k, str) for k in listed) else None
+    for info in infos:
+        key = info.filename[:-4]
+        if key == HEADER_KEY:
+            continue
+        if key.startswith("model/"):
+            if expected is not None and key[len("model/"):] not in expected:
+                raise ModelFileError(f"{path} holds unexpected keys: {key!r} is not named by its architecture.")
+        elif listed is not None and key not in listed:
+            raise ModelFileError(f"{path} holds unexpected keys: {key!r} is not listed in its header.")
+
+
+def _model_keys(config) -> set[str] | None:
+    """The state keys (``"<index>.<attribute>"``) the layers of ``config`` may hold, from the
+    classes alone (nothing is built); None when the config is not readable (load_model refuses it)."""
+    from cnnlab.layers import LAYER_CLASSES  # io sits below layers; only the class table is read
+
+    layers = config.get("layers") if isinstance(config, dict) else None
+    if not isinstance(layers, list):
+        return None
+    keys = set()
+    for i, entry in enumerate(layers):
+        cls = LAYER_CLASSES.get(entry.get("class")) if isinstance(entry, dict) and isinstance(entry.get("class"), str) \
+            else None
+        if cls is None:
+            return None
+        keys.update(f"{i}.{n}" for n in (*cls.param_names, *cls.buffer_names))
+    return keys
 
 
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> np.ndarray:
@@ -233,9 +310,14 @@ def save_model(model, path, *, extra: dict | None = None, extra_arrays: dict[str
     Args:
         model: the model.
         path: destination file (``.npz`` archive; any suffix is kept as given).
-        extra: more JSON-serializable header entries (e.g. training state).
+        extra: more JSON-serializable header entries (e.g. training state); the keys
+            ``format``, ``version``, ``arrays``, ``model`` and ``dtype`` are reserved (ValueError).
         extra_arrays: more arrays, keys must not start with ``"model/"``.
     """
+    reserved = sorted(k for k in (extra or {}) if k in (*RESERVED_HEADER_KEYS, "model", "dtype"))
+    if reserved:
+        raise ValueError(f"extra keys {reserved} are reserved: the file needs them for the model itself "
+                         f"({', '.join(RESERVED_HEADER_KEYS)}, model, dtype); rename them, e.g. 'my_{reserved[0]}'.")
     arrays = {f"model/{k}": np.ascontiguousarray(v) for k, v in model.state_dict().items()}
     for key, value in (extra_arrays or {}).items():
         if key.startswith("model/"):

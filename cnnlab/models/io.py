@@ -10,6 +10,7 @@ from cnnlab.models.archive import (ALLOWED_DTYPES, FORMAT_NAME, FORMAT_VERSION, 
                                    MAX_COMPRESSION_RATIO, MAX_HEADER_BYTES, MAX_MEMBERS, MAX_TOTAL_BYTES,
                                    ModelFileError, declared_weight_count, read_archive, save_model,
                                    write_archive)
+from cnnlab.models.budget import check_compute_budget
 from cnnlab.models.sequential import Sequential
 
 __all__ = ["ALLOWED_DTYPES", "FORMAT_NAME", "FORMAT_VERSION", "HEADER_KEY", "MAX_ARRAY_BYTES", "MAX_COMPRESSION_RATIO",
@@ -50,6 +51,14 @@ def load_model(path, *, return_header: bool = False):
     try:
         model = Sequential.from_config(config)
         model.astype(dtype)
+    except (ValueError, TypeError) as err:
+        raise ModelFileError(f"{path}: the model in this file is inconsistent: {err}") from None
+    # what running it would cost: a tiny file may declare a padding of 30,000
+    try:
+        check_compute_budget(model, what=f"the model in {path}")
+    except ValueError as err:
+        raise ModelFileError(str(err)) from None
+    try:
         state = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
         model.load_state_dict(state)
     except (ValueError, TypeError) as err:

@@ -10,11 +10,16 @@ import numpy as np
 
 from cnnlab.layers import (AvgPool2d, BatchNorm2d, Conv2d, Dense, Dropout, Flatten, GlobalAvgPool2d,
                            MaxPool2d, ReLU, Tanh)
+from cnnlab.models.pretrained import load_pretrained
 from cnnlab.models.sequential import Sequential
 
 
-def simple_cnn(num_classes: int = 10, *, seed: int | None = 0, dtype=np.float32) -> Sequential:
+def simple_cnn(num_classes: int = 10, *, seed: int | None = 0, dtype=np.float32, pretrained: bool = False) -> Sequential:
     """The tutorials' MNIST "SimpleCNN": 421,642 parameters for 10 classes.
+
+    ``pretrained=True`` loads the weights shipped with cnnlab (the default ``cnnlab train``
+    recipe, >= 99.3% on the MNIST test set; ``scripts/make_pretrained.py``), after checking
+    their SHA-256 (``cnnlab.models.pretrained``); ``seed`` is then unused.
 
     Conv 1->32 3x3 pad 1, ReLU, MaxPool 2, Conv 32->64 3x3 pad 1, ReLU, MaxPool 2, Flatten,
     Dense 3136->128, ReLU, Dense 128->10.
@@ -26,6 +31,10 @@ def simple_cnn(num_classes: int = 10, *, seed: int | None = 0, dtype=np.float32)
         >>> simple_cnn().num_parameters()
         421642
     """
+    if pretrained:
+        if num_classes != 10:
+            raise ValueError(f"the pretrained simple_cnn has 10 classes; received num_classes={num_classes}.")
+        return load_pretrained("simple_cnn", dtype=dtype)
     rng = np.random.default_rng(seed)
     kw = dict(dtype=dtype, rng=rng)
     return Sequential([

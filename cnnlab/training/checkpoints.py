@@ -29,7 +29,10 @@ import numpy as np
 from cnnlab.training.compile import compile_model
 from cnnlab.training.history import History
 from cnnlab.training.optim import OPTIMIZERS
+from cnnlab.training.resume_checks import (check_callback_states, check_epoch_and_history, check_progress,
+                                          compare_settings)
 from cnnlab.models.io import ModelFileError, load_model, save_model
+from cnnlab.utils.files import check_writable_folder
 
 
 def _split_tree(obj, prefix: str, arrays: dict):
@@ -129,6 +132,7 @@ class TrainingState:
     optimizer_state: dict | None
     callback_states: list = field(default_factory=list)
     progress: dict | None = None
+    changed: list = field(default_factory=list)  # settings allowed to differ on resume that do
 
     def make_rng(self) -> np.random.Generator:
         """A Generator in exactly the saved state."""
@@ -148,19 +152,29 @@ def load_checkpoint(path) -> TrainingState:
     model, header, rest = load_model(path, return_header=True)
     opt = header.get("optimizer")
     opt_state = _join_tree(opt["state"], rest, path) if isinstance(opt, dict) and "state" in opt else None
-    cbs = [dict(entry, state=_join_tree(entry.get("state", {}), rest, path)) for entry in header.get("callbacks", [])]
+    entries = header.get("callbacks", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ModelFileError(f"{path}: its callbacks entry must be a list of {{'class', 'state'}} objects.")
+    cbs = [dict(entry, state=_join_tree(entry.get("state", {}), rest, path)) for entry in entries]
     progress = header.get("progress")
     if progress is not None:
+        if not isinstance(progress, dict):
+            raise ModelFileError(f"{path}: its mid-epoch position must be a JSON object.")
         if "progress/permutation" not in rest:
             raise ModelFileError(f"{path} has a mid-epoch position but no permutation array.")
         progress = dict(progress, permutation=rest["progress/permutation"])
-    history = History.from_dict(header["history"]) if isinstance(header.get("history"), dict) else None
+    history = None
+    if isinstance(header.get("history"), dict):
+        try:
+            history = History.from_dict(header["history"])
+        except (TypeError, ValueError, KeyError, AttributeError) as err:
+            raise ModelFileError(f"{path} holds an invalid history: {type(err).__name__}: {str(err)[:200]}") from None
     rng_state = header.get("rng")
     if rng_state is not None:
         try:
             np.random.default_rng().bit_generator.state = rng_state
         except (TypeError, ValueError, KeyError) as err:
-            raise ModelFileError(f"{path} holds an invalid random-generator state: {err}") from None
+            raise ModelFileError(f"{path} holds an invalid random-generator state: {str(err)[:200]}") from None
     return TrainingState(str(path), model, header, header.get("epoch"), history, rng_state, header.get("config"),
                          opt_state, cbs, progress)
 
@@ -182,8 +196,8 @@ def restore(path):
     if opt_state is None:
         return compile_model(model, "adam", loss, metrics)
     name = opt_state.get("name") if isinstance(opt_state, dict) else None
-    if name not in OPTIMIZERS:
-        raise ModelFileError(f"{path} holds the state of an unknown optimizer {name!r}.")
+    if not isinstance(name, str) or name not in OPTIMIZERS:
+        raise ModelFileError(f"{path} holds the state of an unknown optimizer {str(name)[:60]!r}.")
     try:
         opt = OPTIMIZERS[name](None, **opt_state["config"])
         compile_model(model, opt, loss, metrics)
@@ -198,8 +212,25 @@ def architecture(config: dict) -> list:
     return json.loads(json.dumps([(e["class"], e["config"]) for e in config.get("layers", [])]))
 
 
-def check_resume(path, model, optimizer, n_train: int, epochs: int) -> TrainingState:
-    """Load and check a checkpoint against this model and run; changes nothing."""
+def check_checkpoint_path(checkpoint) -> Path:
+    """The checkpoint file must be writable: its folder exists and is writable, and the path
+    is not a folder (found before the first epoch, not after it with a temp file's name)."""
+    path = Path(checkpoint)
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot write the checkpoint {path}: it is a folder; pass a file name such as "
+                                f"{path / 'checkpoint.npz'}.")
+    return check_writable_folder(path, "cannot write the checkpoint")
+
+
+def check_resume(path, model, optimizer, n_train: int, epochs: int, *, steps: int | None = None, callbacks=(),
+                  settings: dict | None = None, allow_change=("epochs",)) -> TrainingState:
+    """Load and check a WHOLE checkpoint against this model and run; changes nothing.
+
+    Checks the architecture, the optimizer state (on a throwaway twin), the completed epochs
+    and history, the mid-epoch position (a true permutation of ``n_train`` indices, a batch
+    in ``[0, steps)``), every callback state (on copies) and the fit ``settings`` (see
+    ``cnnlab.training.resume_checks``). Sets ``state.changed`` to the allowed settings that differ.
+    """
     state = load_checkpoint(path)
     if state.rng_state is None or state.epoch is None or state.history is None:
         raise ValueError(f"{path} is a model file without the training loop's state (epoch, history, random "
@@ -215,14 +246,16 @@ def check_resume(path, model, optimizer, n_train: int, epochs: int) -> TrainingS
     probe.set_parameters(model.parameters())
     try:
         probe.load_state_dict(state.optimizer_state)
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as err:
         raise ValueError(f"{path}: its optimizer state does not fit this model's {type(optimizer).__name__}: "
-                         f"{err} Compile the model with the optimizer the run used.") from None
+                         f"{str(err)[:300]} Compile the model with the optimizer the run used.") from None
+    check_epoch_and_history(path, state.epoch, state.header.get("history"))
     done = int(state.epoch)
-    if state.progress is not None and len(state.progress["permutation"]) != n_train:
-        raise ValueError(f"{path} was interrupted inside an epoch over {len(state.progress['permutation'])} "
-                         f"training samples; this call has {n_train}. Resume with the same data.")
     if done >= epochs:
         raise ValueError(f"{path} has already completed {done} epochs and epochs={epochs}; pass a larger "
                          f"epochs to train further.")
+    steps = n_train if steps is None else steps  # unknown: at most one batch per sample
+    check_progress(path, state.progress, n_train, steps)
+    check_callback_states(path, list(callbacks), state.callback_states)
+    state.changed = compare_settings(path, state.config, settings, allow_change) if settings is not None else []
     return state

@@ -6,9 +6,10 @@ import math
 import numpy as np
 
 from cnnlab.datasets.preprocessing import random_shift
+from cnnlab.models.budget import check_compute_budget
 from cnnlab.utils.validation import check_array, layout_hint
 
-__all__ = ["check_x", "check_xy", "bind_rng", "make_augment"]
+__all__ = ["check_x", "check_xy", "check_batch_statistics", "bind_rng", "make_augment"]
 
 
 def check_x(model, x, name: str = "x") -> np.ndarray:
@@ -33,6 +34,8 @@ def check_x(model, x, name: str = "x") -> np.ndarray:
     if shape is not None and tuple(x.shape[1:]) != tuple(shape):
         raise ValueError(f"{name} must have shape (N, {', '.join(map(str, shape))}) for this model; "
                          f"received {x.shape}.{layout_hint(x.shape, (None, *shape), name)}")
+    # one example's forward pass must fit in memory (a model without input_shape is checked here)
+    check_compute_budget(model, tuple(x.shape[1:]), what=f"this model on {name} of shape {x.shape}")
     # The sum is finite iff every value is (barring overflow, which the exact check then sorts out).
     if not math.isfinite(float(np.sum(x, dtype=np.float64))):
         bad = ~np.isfinite(x)
@@ -89,3 +92,35 @@ def make_augment(augment):
         return random_shift(xb, k, rng)
 
     return shift
+
+
+def check_batch_statistics(model, sample_shape, n_train: int, batch_size: int) -> None:
+    """Refuse, before training, a run in which a batch-norm layer would see a batch with one
+    value per channel (BatchNorm1d and a last batch of one example; BatchNorm2d on 1x1 maps):
+    its variance is 0/0, so it would fail mid-epoch after the weights had changed.
+
+    Why refuse rather than ``drop_last``: dropping samples silently changes which data a run
+    sees (and the bits of every existing run); the fix is one choice away and the message
+    names both: a batch size that leaves no single-example batch, or one more/fewer sample.
+    """
+    sizes = {min(batch_size, n_train)}
+    if n_train % batch_size:
+        sizes.add(n_train % batch_size)
+    try:
+        shapes = [tuple(sample_shape)] + model.layer_shapes(tuple(sample_shape))
+    except (ValueError, TypeError):
+        return  # fit's own checks name the layer that does not fit
+    for i, layer in enumerate(model.layers):
+        if not layer.needs_batch_statistics:
+            continue
+        per_channel = math.prod(shapes[i][1:])  # values per channel per example
+        for n in sorted(sizes):
+            if n * per_channel == 1:
+                good = next((b for b in range(batch_size, 0, -1) if n_train % b != 1 and b > 1), None)
+                fix = f"use batch_size={good} or drop or add one training sample" if good else \
+                    "use batch_size >= 2 and at least 2 training samples"
+                raise ValueError(
+                    f"layer {i} ({type(layer).__name__}) would get a training batch of {n} example with one value "
+                    f"per channel ({n_train} samples in batches of {batch_size} leave a last batch of {n}): batch "
+                    f"norm needs more than 1 value per channel to compute a variance. Fix: {fix}."
+                )

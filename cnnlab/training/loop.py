@@ -39,24 +39,24 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab.training.callbacks import CallbackList
-from cnnlab.training.checkpoints import check_resume, save_checkpoint
+from cnnlab.training.callbacks import Callback, CallbackList
+from cnnlab.training.checkpoints import check_checkpoint_path, check_resume, save_checkpoint
 from cnnlab.training.compile import require_compiled
 from cnnlab.training.config import FitConfig
-from cnnlab.training.data import bind_rng, check_xy, make_augment
+from cnnlab.training.data import bind_rng, check_batch_statistics, check_xy, make_augment
 from cnnlab.training.doctor import Doctor
 from cnnlab.training.inference import evaluate
 from cnnlab.training.history import History
 from cnnlab.training.progress import Diverged, Progress, StopRequested, graceful_sigint
-from cnnlab.utils.files import check_writable_folder
 
-__all__ = ["fit"]
+__all__ = ["fit", "run_settings"]
 
 
 def fit(model, x, y, epochs: int = FitConfig.epochs, batch_size: int = FitConfig.batch_size,
         validation_split: float = FitConfig.validation_split, validation_data=None, shuffle: bool = FitConfig.shuffle,
         callbacks=None, verbose: int = FitConfig.verbose, seed: int | None = FitConfig.seed,
-        augment=FitConfig.augment, doctor=FitConfig.doctor, resume_from=None, checkpoint=None) -> History:
+        augment=FitConfig.augment, doctor=FitConfig.doctor, resume_from=None, checkpoint=None,
+        allow_change=("epochs",)) -> History:
     """Train a compiled model on ``(x, y)`` with mini-batch gradient descent.
 
     The loop reads top to bottom (nanoGPT's train.py): validate everything, set up, then for
@@ -76,6 +76,11 @@ def fit(model, x, y, epochs: int = FitConfig.epochs, batch_size: int = FitConfig
             ``epochs`` is the total, counting the epochs already done.
         checkpoint: a file to write a checkpoint to at the end of every epoch (atomically;
             also on Ctrl-C, at the batch where training stopped).
+        allow_change: on resume, the settings that may differ from the run's (see
+            ``cnnlab.training.resume_checks.CHANGEABLE``): ``"epochs"`` (allowed by default: a
+            larger total trains further) and ``"lr"`` (the new learning rate, a schedule scaled to
+            it). Any other difference (batch size, validation split, augmentation, seed, number of
+            samples, optimizer settings, callbacks) is refused with the differences listed.
 
     Returns:
         a ``History``.
@@ -95,7 +100,7 @@ def fit(model, x, y, epochs: int = FitConfig.epochs, batch_size: int = FitConfig
     # ---------------------------------------------------------------- 1. validate inputs (no state changes)
     cfg = FitConfig(epochs=epochs, batch_size=batch_size, validation_split=validation_split, shuffle=shuffle,
                     verbose=verbose, seed=seed, augment=augment, doctor=doctor)
-    run = _prepare(model, x, y, cfg, validation_data, callbacks, checkpoint, resume_from)
+    run = _prepare(model, x, y, cfg, validation_data, callbacks, checkpoint, resume_from, allow_change)
     # ---------------------------------------------------------------- 2. set up (state changes from here)
     _start(run)
     # ---------------------------------------------------------------- 3. epochs of batches
@@ -138,6 +143,7 @@ class _Run:
     callbacks: CallbackList
     doc: Doctor
     params: dict
+    settings: dict  # what a checkpoint stores to compare on resume (``run_settings``)
     checkpoint: Path | None
     resumed: object = None
     augment_fn: object = None
@@ -162,10 +168,10 @@ class _Run:
 
     def write_checkpoint(self, epochs_done: int, position: dict | None = None) -> None:
         save_checkpoint(self.checkpoint, self.model, self.optimizer, epochs_done, self.history, self.rng,
-                        config=self.cfg.to_json(), callbacks=list(self.callbacks), progress=position)
+                        config=self.settings, callbacks=list(self.callbacks), progress=position)
 
 
-def _prepare(model, x, y, cfg: FitConfig, validation_data, callbacks, checkpoint, resume_from) -> _Run:
+def _prepare(model, x, y, cfg: FitConfig, validation_data, callbacks, checkpoint, resume_from, allow_change) -> _Run:
     """Check every argument and the data, split off the validation set: raises before any state changes."""
     cfg.validate()
     optimizer, loss_fn = require_compiled(model)
@@ -189,10 +195,16 @@ def _prepare(model, x, y, cfg: FitConfig, validation_data, callbacks, checkpoint
     callback_list = CallbackList(callbacks)
     metric_keys = ["loss", "accuracy"] + (["val_loss", "val_accuracy"] if x_val is not None else []) + ["lr"]
     if checkpoint is not None:
-        checkpoint = check_writable_folder(checkpoint, "cannot write the checkpoint")
-    resumed = check_resume(resume_from, model, optimizer, n_train, cfg.epochs) if resume_from is not None else None
-    params = {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "steps": -(-n_train // cfg.batch_size),
-              "samples": n_train, "metrics": metric_keys}
+        checkpoint = check_checkpoint_path(checkpoint)
+    check_batch_statistics(model, x_train.shape[1:], n_train, cfg.batch_size)
+    steps = -(-n_train // cfg.batch_size)
+    settings = run_settings(cfg, optimizer, callback_list, n_train, 0 if x_val is None else len(x_val))
+    resumed = None
+    if resume_from is not None:
+        resumed = check_resume(resume_from, model, optimizer, n_train, cfg.epochs, steps=steps,
+                               callbacks=list(callback_list), settings=settings, allow_change=allow_change)
+    params = {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "steps": steps, "samples": n_train,
+              "metrics": metric_keys}
     callback_list.setup(model, params)
     callback_list.validate(params)
     doc = cfg.doctor if isinstance(cfg.doctor, Doctor) else Doctor(enabled=bool(cfg.doctor))
@@ -200,7 +212,7 @@ def _prepare(model, x, y, cfg: FitConfig, validation_data, callbacks, checkpoint
     doc.check_model(model, loss_fn)
     doc.check_inputs(x_train)
     return _Run(model, cfg, optimizer, loss_fn, x_train, y_train, x_val, y_val, callback_list, doc, params,
-                checkpoint, resumed, augment_fn)
+                settings, checkpoint, resumed, augment_fn)
 
 
 def _start(run: _Run) -> None:
@@ -224,6 +236,8 @@ def _start(run: _Run) -> None:
         for cb, entry in zip(run.callbacks, resumed.callback_states):
             if entry.get("class") == type(cb).__name__:
                 cb.load_state_dict(entry["state"])
+        if "lr" in resumed.changed:
+            _apply_new_lr(run.optimizer, list(run.callbacks), run.settings["optimizer"]["lr"], resumed.config)
     run.bar = Progress(run.cfg.verbose, run.cfg.epochs, run.steps)
     run.epoch = run.start_epoch
     run.first_batch = run.batch = int(run.progress["batch"]) if run.progress else 0
@@ -289,6 +303,26 @@ def _end_epoch(run: _Run) -> bool:
         run.history.stop_reason = "early_stopping"
         return True
     return False
+
+
+def run_settings(cfg: FitConfig, optimizer, callbacks, n_train: int, n_val: int) -> dict:
+    """What a checkpoint stores to compare on resume: the fit settings, the numbers of samples,
+    the optimizer's class and settings as compiled, and the classes of the callbacks that carry
+    state into a resume (schedules, early stopping; a logger or a timer may come and go)."""
+    stateful = [type(cb).__name__ for cb in callbacks if type(cb).state_dict is not Callback.state_dict]
+    return {**cfg.to_json(), "samples": n_train, "val_samples": n_val,
+            "optimizer": {"class": type(optimizer).__name__, **optimizer.get_config()}, "callbacks": stateful}
+
+
+def _apply_new_lr(optimizer, callbacks, new_lr: float, saved: dict) -> None:
+    """``allow_change=("lr",)``: continue at ``new_lr`` instead of the run's learning rate; a
+    schedule keeps its shape, scaled to the new rate (its ``initial_lr`` becomes ``new_lr``)."""
+    old = (saved or {}).get("optimizer", {}).get("lr") if isinstance((saved or {}).get("optimizer"), dict) else None
+    scale = new_lr / old if isinstance(old, (int, float)) and old > 0 else None
+    optimizer.lr = optimizer.lr * scale if scale is not None else new_lr
+    for cb in callbacks:
+        if getattr(cb, "initial_lr", None) is not None:
+            cb.initial_lr = new_lr
 
 
 def _merge(existing: list, new: list):

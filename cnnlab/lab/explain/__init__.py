@@ -16,7 +16,8 @@ Contents (one module each; everything is importable from ``cnnlab.lab.explain``)
       shifts; pooling makes small shifts (partly) invisible.
     * ``describe``: :func:`explain_layer`, :func:`explain_model`, plain-language descriptions
       with numbers.
-    * ``pixel``: :func:`explain_pixel`, one output value of a convolution, forward and backward.
+    * ``pixel``: :func:`explain_pixel`, one output value of a convolution, forward and backward;
+      :func:`explain_dense`, the same for a Dense unit (a logit).
 
 Example:
     >>> output_size(28, 3, 1, 1)[1]
@@ -29,12 +30,12 @@ from cnnlab.lab.explain.describe import explain_layer, explain_model
 from cnnlab.lab.explain.equivariance import EquivarianceResult, shift_image, translation_equivariance
 from cnnlab.lab.explain.parameters import (PARAMETER_CASES, ParameterCase, conv_parameters, dense_parameters,
                                        parameter_comparison)
-from cnnlab.lab.explain.pixel import PixelExplanation, explain_pixel
+from cnnlab.lab.explain.pixel import DenseExplanation, PixelExplanation, explain_dense, explain_pixel
 from cnnlab.lab.explain.sizes import ReceptiveFieldRow, output_size, receptive_field
 
 __all__ = [
     "output_size", "ReceptiveFieldRow", "receptive_field", "ParameterCase", "dense_parameters",
     "conv_parameters", "parameter_comparison", "conv_matrix", "conv_matrix_triplets",
     "EquivarianceResult", "shift_image", "translation_equivariance", "explain_layer", "explain_model",
-    "PixelExplanation", "explain_pixel",
+    "PixelExplanation", "explain_pixel", "DenseExplanation", "explain_dense",
 ]

@@ -1,11 +1,12 @@
-"""One output value of a convolution, read off a real model's forward and backward passes."""
+"""One output value of a convolution (or of a Dense layer, e.g. a logit), read off a real model's
+forward and backward passes."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from cnnlab.layers import Conv2d, MaxPool2d
+from cnnlab.layers import Conv2d, Dense, MaxPool2d
 from cnnlab.layers.describe import hw_text
 from cnnlab.ops.pool import maxpool2d_backward, maxpool2d_forward
 
@@ -137,19 +138,8 @@ def explain_pixel(model, x, layer_index: int, at=(0, 0), channel: int = 0) -> Pi
         ValueError: for a layer that is not a Conv2d, or a position/channel out of range.
     """
     layers = model.layers
-    if not isinstance(layer_index, (int, np.integer)) or not -len(layers) <= layer_index < len(layers):
-        raise ValueError(f"layer_index must be an int in [0, {len(layers) - 1}]; received {layer_index!r}.")
-    layer_index = int(layer_index) % len(layers)
+    layer_index, x = _check_layer_and_input(model, layer_index, x, Conv2d, "explain_pixel")
     layer = layers[layer_index]
-    if not isinstance(layer, Conv2d):
-        convs = [k for k, l in enumerate(layers) if isinstance(l, Conv2d)]
-        raise ValueError(f"explain_pixel explains a Conv2d layer; layer {layer_index} is {type(layer).__name__}. "
-                         f"Conv2d layers are at indices {convs}.")
-    x = np.asarray(x)
-    if x.ndim == 3:
-        x = x[None]  # (1, C, H, W)
-    if x.ndim != 4 or x.shape[0] != 1:
-        raise ValueError(f"explain_pixel expected one input (C, H, W) or (1, C, H, W); received shape {x.shape}.")
     outputs = model.intermediate_outputs(x)
     out = outputs[layer_index]  # (1, F, H_out, W_out)
     i, j = (int(v) for v in at)
@@ -177,18 +167,7 @@ def explain_pixel(model, x, layer_index: int, at=(0, 0), channel: int = 0) -> Pi
         if pool is not None:
             pool["layer_index"] = nxt
 
-    # Backward: a one-hot upstream gradient, through cnnlab's own backward passes (the model's
-    # caches and gradients are put back afterwards).
-    with model.preserved_state():
-        h = x
-        for lyr in layers[:layer_index + 1]:
-            h = lyr.forward(h, training=False, requires_grad=True)
-        dout = np.zeros_like(h)
-        dout[0, channel, i, j] = 1
-        steps = []
-        for k in range(layer_index, -1, -1):
-            dout = layers[k].backward(dout)
-            steps.append((layers[k].name or type(layers[k]).__name__.lower(), dout[0].copy()))
+    steps = _one_hot_backward(model, x, layer_index, (channel, i, j))
 
     return PixelExplanation(
         layer_index=layer_index, layer_name=layer.name or "conv2d", at=(i, j), channel=int(channel),
@@ -196,3 +175,110 @@ def explain_pixel(model, x, layer_index: int, at=(0, 0), channel: int = 0) -> Pi
         patch=patch.copy(), kernel=w.copy(), terms=terms, bias=bias, pre_activation=pre,
         model_pre_activation=float(out[0, channel, i, j]), activation_name=act_name, activation=act_value,
         pool=pool, grad_layer_input=steps[0][1], grad_input=steps[-1][1], backward_steps=steps)
+
+
+def _check_layer_and_input(model, layer_index, x, cls: type, who: str) -> tuple[int, np.ndarray]:
+    """``(layer_index >= 0, x as (1, C, H, W))`` after checking the layer is a ``kind`` and x one input."""
+    layers = model.layers
+    if not isinstance(layer_index, (int, np.integer)) or not -len(layers) <= layer_index < len(layers):
+        raise ValueError(f"layer_index must be an int in [0, {len(layers) - 1}]; received {layer_index!r}.")
+    layer_index = int(layer_index) % len(layers)
+    kind = cls.__name__  # for the message only
+    if not isinstance(layers[layer_index], cls):
+        found = [k for k, l in enumerate(layers) if isinstance(l, cls)]
+        raise ValueError(f"{who} explains a {kind} layer; layer {layer_index} is {type(layers[layer_index]).__name__}. "
+                         f"{kind} layers are at indices {found}.")
+    x = np.asarray(x)
+    if x.ndim == 3:
+        x = x[None]  # (1, C, H, W)
+    if x.ndim != 4 or x.shape[0] != 1:
+        raise ValueError(f"{who} expected one input (C, H, W) or (1, C, H, W); received shape {x.shape}.")
+    return layer_index, x
+
+
+def _one_hot_backward(model, x: np.ndarray, layer_index: int, unit: tuple) -> list:
+    """Send a one-hot upstream gradient at ``unit`` of layer ``layer_index``'s output back to the
+    input through cnnlab's own ``backward`` of every layer; parameter gradients and caches are
+    left as they were (``model.preserved_state``).
+
+    Returns:
+        ``[(layer name, d(unit) / d(that layer's input))]``, from the layer back to the input,
+        each without the batch axis.
+    """
+    layers = model.layers
+    with model.preserved_state():
+        h = x
+        for lyr in layers[:layer_index + 1]:
+            h = lyr.forward(h, training=False, requires_grad=True)
+        dout = np.zeros_like(h)
+        dout[(0, *unit)] = 1
+        steps = []
+        for k in range(layer_index, -1, -1):
+            dout = layers[k].backward(dout)
+            steps.append((layers[k].name or type(layers[k]).__name__.lower(), dout[0].copy()))
+    return steps
+
+
+@dataclass
+class DenseExplanation:
+    """One output value of a Dense layer (e.g. a logit), with real numbers.
+
+    Attributes:
+        layer_index, layer_name, unit: the Dense layer and its output unit.
+        layer_input: the layer's input for this sample (in_features,).
+        weights: the unit's weight column ``weight[:, unit]`` (in_features,).
+        terms: ``layer_input * weights`` in float64 (in_features,).
+        bias, pre_activation: the bias and ``terms.sum() + bias``.
+        model_value: the model's own output there.
+        grad_input: d(unit) / d(model input), through every earlier layer's backward (C, H, W).
+        backward_steps: as in :class:`PixelExplanation`.
+    """
+
+    layer_index: int
+    layer_name: str
+    unit: int
+    layer_input: np.ndarray
+    weights: np.ndarray
+    terms: np.ndarray
+    bias: float
+    pre_activation: float
+    model_value: float
+    grad_input: np.ndarray
+    backward_steps: list
+
+    def __str__(self) -> str:
+        top = np.argsort(-np.abs(self.terms), kind="stable")[:5]
+        parts = ", ".join(f"in[{k}] {self.layer_input[k]:.3g}*{self.weights[k]:.3g}" for k in top)
+        return (f"{self.layer_name}: unit {self.unit} = sum of {self.terms.size} products + bias {self.bias:.4g} "
+                f"= {self.pre_activation:.6g} (model: {self.model_value:.6g}); largest terms: {parts}")
+
+
+def explain_dense(model, x, layer_index: int, unit: int = 0) -> DenseExplanation:
+    """Explain one output value of a Dense layer of ``model`` (a logit for the last layer):
+    its products ``input * weight``, bias and sum, checked against the model's own output,
+    and its gradient with respect to the model input through cnnlab's backward passes.
+
+    Args:
+        model: a ``Sequential``; x: one input (C, H, W) or (1, C, H, W) of the model's dtype.
+        layer_index: index of a ``Dense`` layer; unit: its output unit.
+
+    Raises:
+        ValueError: a layer that is not Dense, or a unit out of range.
+    """
+    layers = model.layers
+    layer_index, x = _check_layer_and_input(model, layer_index, x, Dense, "explain_dense")
+    layer = layers[layer_index]
+    outputs = model.intermediate_outputs(x)
+    out = outputs[layer_index]  # (1, out_features)
+    if not isinstance(unit, (int, np.integer)) or not 0 <= unit < out.shape[1]:
+        raise ValueError(f"layer {layer_index} has {out.shape[1]} output units; received unit {unit!r}.")
+    unit = int(unit)
+    layer_in = (x if layer_index == 0 else outputs[layer_index - 1]).reshape(-1)  # (in_features,)
+    w = layer.weight.data[:, unit]  # (in_features,): cnnlab's Dense weight is (in, out)
+    bias = 0.0 if getattr(layer, "bias", None) is None else float(layer.bias.data[unit])
+    terms = layer_in.astype(np.float64) * w.astype(np.float64)
+    steps = _one_hot_backward(model, x, layer_index, (unit,))
+    return DenseExplanation(
+        layer_index=layer_index, layer_name=layer.name or "dense", unit=unit, layer_input=layer_in.copy(),
+        weights=w.copy(), terms=terms, bias=bias, pre_activation=float(terms.sum() + bias),
+        model_value=float(out[0, unit]), grad_input=steps[-1][1], backward_steps=steps)

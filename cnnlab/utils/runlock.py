@@ -1,0 +1,62 @@
+"""One run per folder: an OS file lock held for the run's lifetime.
+
+Two ``cnnlab train`` runs writing into the same folder would overwrite each other's
+checkpoint, so a later ``--resume`` could continue the wrong run. :func:`hold_run_folder`
+takes an exclusive ``fcntl.flock`` on ``<folder>/.cnnlab-run.lock`` and writes the holder's
+pid and command line into it; a second run is refused at once with that pid named. The OS
+releases the lock when the process ends, however it ends (SIGKILL and crashes included), so
+a stale lock file never blocks the next run.
+
+Example:
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> with hold_run_folder(folder):
+    ...     try:
+    ...         with hold_run_folder(folder):
+    ...             pass
+    ...     except RunFolderBusy as err:
+    ...         print("refused")
+    refused
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+
+LOCK_NAME = ".cnnlab-run.lock"
+
+
+class RunFolderBusy(RuntimeError):
+    """Another process holds the run folder."""
+
+
+@contextlib.contextmanager
+def hold_run_folder(folder, what: str = "cnnlab run"):
+    """Hold ``folder``'s run lock for the ``with`` block.
+
+    Raises:
+        RunFolderBusy: another process holds it; the message names that process (pid and
+            command line, as it wrote them).
+        OSError: the lock file cannot be created.
+    """
+    path = Path(folder) / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no OS lock; the run proceeds as before
+            fcntl = None
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "pid unknown"
+                raise RunFolderBusy(f"{folder} is in use by another {what} ({holder[:300]}); wait for it to finish, "
+                                    f"or choose another output folder") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}: {' '.join(sys.argv)[:200]}\n".encode("utf-8", "replace"), 0)
+        yield path
+    finally:
+        os.close(fd)  # closing releases the lock
