@@ -25,7 +25,7 @@ from cnnlab._argtypes import fraction, nonneg_int, positive_float, positive_int
 from cnnlab.callbacks import Callback, atomic_write_text
 
 #: modules that contribute sub-commands through ``add_commands(subparsers)``
-PLUGIN_MODULES = ("cnnlab.lab_cli", "cnnlab.bench")
+PLUGIN_MODULES = ("cnnlab.lab_cli", "cnnlab.bench", "cnnlab.warmup_cli")
 
 DEFAULTS = {  # the recipe of ``cnnlab train``: >= 99.3% test accuracy with simple_cnn
     "model": "simple_cnn", "epochs": 8, "batch_size": 64, "optimizer": "adam", "lr": 1e-3,
@@ -156,7 +156,11 @@ def _add_train(sub) -> None:
                    help="continue from CHECKPOINT (default: <out>/checkpoint.npz)")
     p.add_argument("--limit", type=positive_int, default=None, help="use only the first N training images")
     p.add_argument("--test-limit", type=positive_int, default=None, help="use only the first N test images")
-    p.add_argument("--quiet", action="store_true", help="no progress bars; print only the test accuracy")
+    p.add_argument("--quiet", action="store_true", help="no progress bars; print only the test accuracy "
+                                                        "(the same as --verbose 0)")
+    p.add_argument("--verbose", type=int, choices=[0, 1, 2], default=None,
+                   help="0: only the test accuracy; 1: a progress bar per epoch; 2: one line per epoch "
+                        "(default: 1 on a terminal, 2 when the output goes to a file or pipe)")
     p.set_defaults(func=cmd_train)
 
 
@@ -190,6 +194,60 @@ def _finished_run(resume_from, epochs: int, model):
     return restore(resume_from), state.history
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _train_verbosity(args) -> int:
+    """--quiet is --verbose 0; by default a bar on a terminal, one line per epoch otherwise
+    (a bar's carriage-return updates fill a log file: 297 KB for 8 epochs)."""
+    if args.quiet:
+        return 0
+    if args.verbose is not None:
+        return args.verbose
+    return 1 if sys.stdout.isatty() and sys.stderr.isatty() else 2
+
+
+def _resume_command(argv, checkpoint) -> str:
+    """The exact command that continues this run: the same options, ``--resume CHECKPOINT``."""
+    import shlex
+
+    kept, skip = [], False
+    for token in argv:
+        if skip:
+            skip = False
+            if not token.startswith("-"):
+                continue  # the value of a previous --resume
+        if token == "--resume":
+            skip = True
+            continue
+        if token.startswith("--resume="):
+            continue
+        kept.append(token)
+    return shlex.join(["cnnlab", *kept, "--resume", str(checkpoint)])
+
+
+def _interrupted_note(history, args, checkpoint) -> str:
+    """What a Ctrl-C left on disk, and the exact command that continues (or restarts) the run."""
+    import shlex
+
+    from cnnlab.checkpoints import load_checkpoint
+
+    at = history.stopped_at or {}
+    argv = getattr(args, "argv", ["train"])
+    saved = history.last_good_checkpoint
+    if not saved:
+        return (f"interrupted at epoch {at.get('epoch')}, batch {at.get('batch')} before anything was saved; "
+                f"start again with: {shlex.join(['cnnlab', *argv])}")
+    state = load_checkpoint(saved)
+    if state.progress is not None:
+        what = f"epoch {state.epoch + 1} up to batch {int(state.progress['batch'])}"
+    else:
+        what = f"{_plural(int(state.epoch), 'epoch')}"
+    return (f"interrupted at epoch {at.get('epoch')}, batch {at.get('batch')}; saved {saved} ({what} done) and "
+            f"history.json. Resume with: {_resume_command(argv, checkpoint)}")
+
+
 def cmd_train(args) -> int:
     from cnnlab.callbacks import CosineDecay, CSVLogger, StepDecay
     from cnnlab.checkpoints import save_training_state
@@ -207,7 +265,8 @@ def cmd_train(args) -> int:
             raise UsageError(f"no checkpoint to resume from at {resume_from}")
     if args.momentum is not None and args.optimizer != "sgd":
         raise UsageError("--momentum applies only to --optimizer sgd")
-    say = (lambda *a: None) if args.quiet else print  # noqa: E731
+    verbose = _train_verbosity(args)
+    say = (lambda *a: None) if verbose == 0 else print  # noqa: E731
 
     # ---- data and model
     (x_train, y_train), (x_test, y_test) = _load_mnist_float(args.limit, args.test_limit)
@@ -227,21 +286,32 @@ def cmd_train(args) -> int:
     n_val = int(len(x_train) * args.val_split)
     held_out = f" ({n_val:,} more held out for validation)" if n_val >= 1 else ""
     say(f"training {args.model} ({model.num_parameters():,} parameters) on {len(x_train) - n_val:,} MNIST images"
-        f"{held_out}: {args.epochs} epochs, batch {args.batch_size}, {args.optimizer} lr {args.lr:g}, schedule "
+        f"{held_out}: {_plural(args.epochs, 'epoch')}, batch {args.batch_size}, {args.optimizer} lr {args.lr:g}, schedule "
         f"{args.schedule}, augment {'+-' + str(args.shift) + ' px' if args.augment else 'off'}; output in {out}")
+
+    # ---- compile the kernels now (once per machine), not inside the progress bar's rate and ETA
+    from cnnlab.warmup_cli import ensure_warm
+
+    ensure_warm(say)
 
     # ---- train; a run killed after its last checkpoint but before model.npz only needs finishing
     t0 = time.perf_counter()
     finished = _finished_run(resume_from, args.epochs, model)
     if finished is not None:
         model, history = finished
-        say(f"{resume_from} already holds all {args.epochs} epochs: testing and saving it")
+        say(f"{resume_from} already holds all {_plural(args.epochs, 'epoch')}: testing and saving it")
     else:
-        history = fit(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
-                      validation_split=args.val_split if n_val >= 1 else 0.0,
-                      callbacks=callbacks,
-                      verbose=0 if args.quiet else 1, seed=args.seed, augment=args.shift if args.augment else None,
-                      checkpoint=checkpoint, resume_from=resume_from)
+        from tqdm.auto import tqdm
+
+        from cnnlab.doctor import warnings_as_lines
+
+        # the doctor's warnings as one clean line each, printed between the bar's updates
+        with warnings_as_lines(lambda text: tqdm.write(text, file=sys.stderr)):
+            history = fit(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
+                          validation_split=args.val_split if n_val >= 1 else 0.0,
+                          callbacks=callbacks,
+                          verbose=verbose, seed=args.seed, augment=args.shift if args.augment else None,
+                          checkpoint=checkpoint, resume_from=resume_from)
     train_seconds = time.perf_counter() - t0
 
     # ---- test, save, plot
@@ -253,8 +323,7 @@ def cmd_train(args) -> int:
         print(f"cnnlab train: training diverged: {history.diagnostics[-1].message}", file=sys.stderr)
         status = 1
     elif history.stop_reason == "interrupted":
-        print(f"cnnlab train: interrupted; continue with: cnnlab train --resume {checkpoint} "
-              f"(and the same options)", file=sys.stderr)
+        print(f"cnnlab train: {_interrupted_note(history, args, checkpoint)}", file=sys.stderr)
         status = 130
     else:
         test_loss, test_acc = model.evaluate(x_test, y_test)
@@ -458,6 +527,7 @@ def main(argv=None) -> int:
         return 2
     from cnnlab.io import ModelFileError
 
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the resume command after Ctrl-C
     try:
         return int(func(args) or 0)
     except KeyboardInterrupt:
