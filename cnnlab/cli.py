@@ -248,6 +248,27 @@ def _interrupted_note(history, args, checkpoint) -> str:
             f"history.json. Resume with: {_resume_command(argv, checkpoint)}")
 
 
+def _report_settings(args, out: Path, resume_from, n_train: int, n_val: int, n_test: int, test_acc: float,
+                     train_seconds: float) -> dict:
+    """The run's settings as a reader of report.html needs them: resolved paths and the values
+    used (no command-line internals such as --quiet or an unset --resume)."""
+    settings = {"model": args.model, "output folder": str(out.resolve()), "epochs": args.epochs,
+                "batch size": args.batch_size, "optimizer": args.optimizer, "initial learning rate": args.lr}
+    if args.optimizer == "sgd":
+        settings["momentum"] = 0.9 if args.momentum is None else args.momentum
+    settings["learning-rate schedule"] = args.schedule
+    settings["augmentation"] = f"random shifts of up to {args.shift} px" if args.augment else "none"
+    settings["seed"] = args.seed
+    settings["training images"] = n_train
+    settings["validation images"] = n_val
+    settings["test images"] = n_test
+    if resume_from is not None:
+        settings["resumed from"] = str(Path(resume_from).resolve())
+    settings["test accuracy"] = f"{test_acc:.2%}"
+    settings["training time"] = f"{train_seconds:.1f} s"
+    return settings
+
+
 def cmd_train(args) -> int:
     from cnnlab.callbacks import CosineDecay, CSVLogger, StepDecay
     from cnnlab.checkpoints import save_training_state
@@ -317,7 +338,7 @@ def cmd_train(args) -> int:
     # ---- test, save, plot
     status = 0
     record = {"model": args.model, "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                                            if k != "func"},
+                                            if k not in ("func", "argv")},
               "history": history.to_dict(), "epoch_seconds": timer.seconds, "train_seconds": train_seconds}
     if history.stop_reason == "diverged":
         print(f"cnnlab train: training diverged: {history.diagnostics[-1].message}", file=sys.stderr)
@@ -340,8 +361,8 @@ def cmd_train(args) -> int:
         from cnnlab.lab import write_report
 
         report = write_report(out, model, history, x_test, y_test,
-                              settings={**record["args"], "test_accuracy": test_acc,
-                                        "train_seconds": round(train_seconds, 1)},
+                              settings=_report_settings(args, out, resume_from, len(x_train) - n_val, n_val,
+                                                        len(x_test), test_acc, train_seconds),
                               class_names=[str(d) for d in range(10)])
         say(f"saved {report}")
     return status

@@ -214,3 +214,57 @@ def test_train_announces_the_kernel_compile_before_the_first_epoch(tmp_path, cap
                      "--out", str(tmp_path), "--no-augment", "--verbose", "2")
     assert rc == 0
     assert out.index(backend.WARMUP_NOTICE) < out.index("kernels ready in") < out.index("Epoch 1/1 - ")
+
+
+def _report_tables(path):
+    """The report's tables as {h2 title before it: {row header: cell}}, and its CSS, via html.parser."""
+    from html.parser import HTMLParser
+
+    class Tables(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tables, self.css, self._h2, self._in, self._row, self._text = {}, "", "", None, [], None
+
+        def handle_starttag(self, tag, attrs):
+            if tag in ("h2", "th", "td", "style"):
+                self._in, self._text = tag, ""
+            if tag == "table":
+                self.tables.setdefault(self._h2, {})
+
+        def handle_data(self, data):
+            if self._in is not None:
+                self._text += data
+
+        def handle_endtag(self, tag):
+            if tag != self._in:
+                return
+            if tag == "h2":
+                self._h2 = self._text
+            elif tag == "style":
+                self.css = self._text
+            elif tag == "th":
+                self._row = [self._text]
+            elif tag == "td":
+                self.tables.setdefault(self._h2, {})[self._row[0]] = self._text
+            self._in = None
+
+    parser = Tables()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser.tables, parser.css
+
+
+def test_report_shows_resolved_paths_real_values_and_wraps_text(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc, _, _ = run(capsys, "train", "--model", "lenet5", "--limit", "128", "--epochs", "1", "--test-limit", "50",
+                   "--lr", "3.81e-5", "--schedule", "none", "--no-augment", "--quiet")
+    assert rc == 0
+    tables, css = _report_tables(tmp_path / "runs" / "lenet5" / "report.html")
+    settings = tables["Run settings"]
+    assert settings["output folder"] == str((tmp_path / "runs" / "lenet5").resolve())
+    assert settings["initial learning rate"] == "3.81e-05" and settings["epochs"] == "1"
+    assert settings["training images"] == "122" and settings["test images"] == "50"
+    for internal in ("command", "quiet", "verbose", "resume", "out", "func", "argv", "limit"):
+        assert internal not in settings, internal
+    final = tables["Training curves"]
+    assert final["lr"] == "3.81e-05" and float(final["loss"]) > 0  # not "0.0000"
+    assert "white-space:pre-wrap" in css and "overflow-wrap:anywhere" in css  # long lines wrap, never cut off
