@@ -268,3 +268,24 @@ def test_report_shows_resolved_paths_real_values_and_wraps_text(tmp_path, capsys
     final = tables["Training curves"]
     assert final["lr"] == "3.81e-05" and float(final["loss"]) > 0  # not "0.0000"
     assert "white-space:pre-wrap" in css and "overflow-wrap:anywhere" in css  # long lines wrap, never cut off
+
+
+def test_predict_warns_on_a_blank_picture_and_near_chance(trained, tmp_path, capsys):
+    from cnnlab.zoo import simple_cnn
+
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((80, 60), 170, np.uint8)).save(blank)
+    rc, out, err = run(capsys, "predict", str(trained / "model.npz"), str(blank))
+    assert rc == 0 and out.startswith(f"{blank}: ")
+    assert "warning:" in err and "no ink found" in err and str(blank) in err
+    unsure = simple_cnn(seed=0)
+    last = unsure.layers[-1]
+    last.weight.data[...] = 0  # every class scores 0: probabilities 10% each
+    last.bias.data[...] = 0
+    unsure.save(tmp_path / "unsure.npz")
+    (_, _), (x_test, _) = load_mnist()
+    digit = tmp_path / "digit.png"
+    Image.fromarray(255 - x_test[0]).save(digit)  # dark ink on white
+    rc, out, err = run(capsys, "predict", str(tmp_path / "unsure.npz"), str(digit))
+    assert rc == 0 and "10.0%" in out
+    assert "the model is unsure (top class 10.0%, chance is 10%)" in err and "no ink" not in err
