@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from cnnlab.datasets.preprocessing import PHOTO_WORK_SIDE, photo_to_mnist
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-_MNIST_BOX = 20 / 28  # MNIST digits are scaled to fit a 20x20 box inside the 28x28 image
 #: to_mnist_like first shrinks larger pictures to at most this many pixels a side (see there)
-MNIST_LIKE_MAX_SIDE = 2048
+MNIST_LIKE_MAX_SIDE = PHOTO_WORK_SIDE
 
 
 def _check_size(image_size, name: str = "image_size") -> tuple[int, int]:
@@ -177,8 +178,6 @@ def to_mnist_like(gray: np.ndarray, image_size=(28, 28)) -> np.ndarray:
     if not isinstance(gray, np.ndarray) or gray.ndim != 2 or gray.dtype != np.uint8 or gray.size == 0:
         raise ValueError(f"to_mnist_like needs a non-empty 2-D uint8 image; received {getattr(gray, 'shape', gray)!r}"
                          f" of dtype {getattr(gray, 'dtype', type(gray).__name__)}.")
-    from cnnlab.datasets.preprocessing import photo_to_mnist
-
     return photo_to_mnist(gray, (H, W))[0]  # background estimated and removed, not just inverted
 
 
