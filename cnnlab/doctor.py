@@ -12,9 +12,9 @@ kind                        when it is reported
 ``loss_stuck``              after ``stuck_after`` batches the mean loss of the last
                             ``stuck_window`` batches is still within ``stuck_tolerance``
                             of ln(K), the loss of a uniform guess over K classes; or an
-                            epoch ends with its loss near ln(K) and its accuracy near 1/K
-                            after ``chance_after`` batches (after an explosion: the
-                            learning rate is far too large)
+                            epoch ends with its accuracy near 1/K and its loss at ln(K)
+                            or above, after ``chance_after`` batches (after an
+                            explosion: the learning rate is far too large)
 ``exploding_loss``          a batch loss above ``explode_loss_ratio`` times the larger of
                             ln(K) and the run's first batch loss: the steps are too large
 ``non_finite``              the loss became NaN/inf; names the first layer whose weights,
@@ -398,8 +398,9 @@ class Doctor:
         if accuracy is None or not k or k < 2 or not math.isfinite(epoch_loss) or self.step < self.chance_after:
             return
         chance = math.log(k)
-        # 1.5/K: a model that answers one class for every image scores about 1/K on balanced data
-        if abs(epoch_loss - chance) > self.stuck_tolerance * chance or accuracy > 1.5 / k:
+        # 1.5/K: a model that answers one class for every image scores about 1/K on balanced data;
+        # its loss is ln(K) (uniform scores) or above (confident and wrong), never well below
+        if epoch_loss < (1 - self.stuck_tolerance) * chance or accuracy > 1.5 / k:
             return
         if self._peak is not None:
             peak, at_epoch, at_batch = self._peak
@@ -410,9 +411,9 @@ class Doctor:
                      "rate (Adam with lr=1e-3 is a safe start); look for a Softmax before the loss or dead ReLUs.")
         self.report(
             "loss_stuck",
-            f"epoch {epoch + 1} ended with loss {epoch_loss:.3f}, about ln({k}) = {chance:.3f}, and accuracy "
-            f"{accuracy:.1%}, about 1/{k}: the model is guessing at chance, the same answer for every image. "
-            f"{cause}",
+            f"epoch {epoch + 1} ended with loss {epoch_loss:.3g} (ln({k}) = {chance:.3f} is the loss of a uniform "
+            f"guess) and accuracy {accuracy:.1%}, about 1/{k}: the model is guessing at chance, the same answer "
+            f"for every image. {cause}",
             epoch + 1, None, {"mean_loss": epoch_loss, "ln_k": chance, "accuracy": accuracy,
                               "exploded_to": None if self._peak is None else self._peak[0]},
         )

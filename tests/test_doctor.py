@@ -208,6 +208,10 @@ def test_sgd_lr_100_is_named_exploding_loss_with_the_fix(mnist):
     exploding = [d for d in h.diagnostics if d.kind == "exploding_loss"]
     assert len(exploding) == 1 and exploding[0].details["lr"] == 100.0
     assert "from 100 to 10" in exploding[0].message
+    h, _ = fit_recording(_simple_cnn_sgd(100.0), *mnist, epochs=6, batch_size=64)  # 48 batches: past chance_after
+    stuck = [d for d in h.diagnostics if d.kind == "loss_stuck"]  # broken for good: chance accuracy, loss >> ln 10
+    assert len(stuck) == 1 and h.history["accuracy"][stuck[0].epoch - 1] < 0.15
+    assert "exploded" in stuck[0].message and "from 100 to 10" in stuck[0].message
 
 
 def test_stuck_at_chance_without_an_explosion_gives_the_data_advice():
