@@ -28,7 +28,8 @@ from cnnlab.callbacks import Callback, atomic_write_text
 from cnnlab.runlock import RunFolderBusy, hold_run_folder
 
 #: modules that contribute sub-commands through ``add_commands(subparsers)``
-PLUGIN_MODULES = ("cnnlab.lab_cli", "cnnlab.bench", "cnnlab.server.command", "cnnlab.exercises.cli")
+PLUGIN_MODULES = ("cnnlab.lab_cli", "cnnlab.bench", "cnnlab.warmup_cli", "cnnlab.server.command",
+                  "cnnlab.exercises.cli")
 
 DEFAULTS = {  # the recipe of ``cnnlab train``: >= 99.3% test accuracy with simple_cnn
     "model": "simple_cnn", "epochs": 8, "batch_size": 64, "optimizer": "adam", "lr": 1e-3,
@@ -168,7 +169,11 @@ def _add_train(sub) -> None:
                         "lr (continue at the new --lr, the schedule scaled to it); repeatable")
     p.add_argument("--limit", type=_TRAIN_COUNT, default=None, help="use only the first N training images")
     p.add_argument("--test-limit", type=_TEST_COUNT, default=None, help="use only the first N test images")
-    p.add_argument("--quiet", action="store_true", help="no progress bars; print only the test accuracy")
+    p.add_argument("--quiet", action="store_true", help="no progress bars; print only the test accuracy "
+                                                        "(the same as --verbose 0)")
+    p.add_argument("--verbose", type=int, choices=[0, 1, 2], default=None,
+                   help="0: only the test accuracy; 1: a progress bar per epoch; 2: one line per epoch "
+                        "(default: 1 on a terminal, 2 when the output goes to a file or pipe)")
     p.set_defaults(func=cmd_train)
 
 
@@ -202,6 +207,81 @@ def _finished_run(resume_from, epochs: int, model):
     return restore(resume_from), state.history
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _train_verbosity(args) -> int:
+    """--quiet is --verbose 0; by default a bar on a terminal, one line per epoch otherwise
+    (a bar's carriage-return updates fill a log file: 297 KB for 8 epochs)."""
+    if args.quiet:
+        return 0
+    if args.verbose is not None:
+        return args.verbose
+    return 1 if sys.stdout.isatty() and sys.stderr.isatty() else 2
+
+
+def _resume_command(argv, checkpoint) -> str:
+    """The exact command that continues this run: the same options, ``--resume CHECKPOINT``."""
+    import shlex
+
+    kept, skip = [], False
+    for token in argv:
+        if skip:
+            skip = False
+            if not token.startswith("-"):
+                continue  # the value of a previous --resume
+        if token == "--resume":
+            skip = True
+            continue
+        if token.startswith("--resume="):
+            continue
+        kept.append(token)
+    return shlex.join(["cnnlab", *kept, "--resume", str(checkpoint)])
+
+
+def _interrupted_note(history, args, checkpoint) -> str:
+    """What a Ctrl-C left on disk, and the exact command that continues (or restarts) the run."""
+    import shlex
+
+    from cnnlab.checkpoints import load_checkpoint
+
+    at = history.stopped_at or {}
+    argv = getattr(args, "argv", ["train"])
+    saved = history.last_good_checkpoint
+    if not saved:
+        return (f"interrupted at epoch {at.get('epoch')}, batch {at.get('batch')} before anything was saved; "
+                f"start again with: {shlex.join(['cnnlab', *argv])}")
+    state = load_checkpoint(saved)
+    if state.progress is not None:
+        what = f"epoch {state.epoch + 1} up to batch {int(state.progress['batch'])}"
+    else:
+        what = f"{_plural(int(state.epoch), 'epoch')}"
+    return (f"interrupted at epoch {at.get('epoch')}, batch {at.get('batch')}; saved {saved} ({what} done) and "
+            f"history.json. Resume with: {_resume_command(argv, checkpoint)}")
+
+
+def _report_settings(args, out: Path, resume_from, n_train: int, n_val: int, n_test: int, test_acc: float,
+                     train_seconds: float) -> dict:
+    """The run's settings as a reader of report.html needs them: resolved paths and the values
+    used (no command-line internals such as --quiet or an unset --resume)."""
+    settings = {"model": args.model, "output folder": str(out.resolve()), "epochs": args.epochs,
+                "batch size": args.batch_size, "optimizer": args.optimizer, "initial learning rate": args.lr}
+    if args.optimizer == "sgd":
+        settings["momentum"] = 0.9 if args.momentum is None else args.momentum
+    settings["learning-rate schedule"] = args.schedule
+    settings["augmentation"] = f"random shifts of up to {args.shift} px" if args.augment else "none"
+    settings["seed"] = args.seed
+    settings["training images"] = n_train
+    settings["validation images"] = n_val
+    settings["test images"] = n_test
+    if resume_from is not None:
+        settings["resumed from"] = str(Path(resume_from).resolve())
+    settings["test accuracy"] = f"{test_acc:.2%}"
+    settings["training time"] = f"{train_seconds:.1f} s"
+    return settings
+
+
 def cmd_train(args) -> int:
     # ---- check everything that can be checked before the long part; create nothing until then
     out = args.out if args.out is not None else Path("runs") / args.model
@@ -216,7 +296,7 @@ def cmd_train(args) -> int:
     if args.momentum is not None and args.optimizer != "sgd":
         raise UsageError("--momentum applies only to --optimizer sgd")
     _check_output_folder(out)
-    say = (lambda *a: None) if args.quiet else print  # noqa: E731
+    say = (lambda *a: None) if _train_verbosity(args) == 0 else print  # noqa: E731
     _ensure_writable_folder(out)
     with hold_run_folder(out, "cnnlab train"):
         return _train(args, out, checkpoint, resume_from, say)
@@ -265,35 +345,45 @@ def _train(args, out: Path, checkpoint: Path, resume_from, say) -> int:
     n_val = int(len(x_train) * args.val_split)
     held_out = f" ({n_val:,} more held out for validation)" if n_val >= 1 else ""
     say(f"training {args.model} ({model.num_parameters():,} parameters) on {len(x_train) - n_val:,} MNIST images"
-        f"{held_out}: {args.epochs} epochs, batch {args.batch_size}, {args.optimizer} lr {args.lr:g}, schedule "
+        f"{held_out}: {_plural(args.epochs, 'epoch')}, batch {args.batch_size}, {args.optimizer} lr {args.lr:g}, schedule "
         f"{args.schedule}, augment {'+-' + str(args.shift) + ' px' if args.augment else 'off'}; output in {out}")
+
+    # ---- compile the kernels now (once per machine), not inside the progress bar's rate and ETA
+    from cnnlab.warmup_cli import ensure_warm
+
+    ensure_warm(say)
 
     # ---- train; a run killed after its last checkpoint but before model.npz only needs finishing
     t0 = time.perf_counter()
     finished = _finished_run(resume_from, args.epochs, model)
     if finished is not None:
         model, history = finished
-        say(f"{resume_from} already holds all {args.epochs} epochs: testing and saving it")
+        say(f"{resume_from} already holds all {_plural(args.epochs, 'epoch')}: testing and saving it")
     else:
-        history = fit(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
-                      validation_split=args.val_split if n_val >= 1 else 0.0,
-                      callbacks=callbacks,
-                      verbose=0 if args.quiet else 1, seed=args.seed, augment=args.shift if args.augment else None,
-                      checkpoint=checkpoint, resume_from=resume_from,
-                      allow_change=("epochs", *(args.allow_change or ())))
+        from tqdm.auto import tqdm
+
+        from cnnlab.doctor import warnings_as_lines
+
+        # the doctor's warnings as one clean line each, printed between the bar's updates
+        with warnings_as_lines(lambda text: tqdm.write(text, file=sys.stderr)):
+            history = fit(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
+                          validation_split=args.val_split if n_val >= 1 else 0.0,
+                          callbacks=callbacks,
+                          verbose=_train_verbosity(args), seed=args.seed, augment=args.shift if args.augment else None,
+                          checkpoint=checkpoint, resume_from=resume_from,
+                          allow_change=("epochs", *(args.allow_change or ())))
     train_seconds = time.perf_counter() - t0
 
     # ---- test, save, plot
     status = 0
     record = {"model": args.model, "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                                            if k != "func"},
+                                            if k not in ("func", "argv")},
               "history": history.to_dict(), "epoch_seconds": timer.seconds, "train_seconds": train_seconds}
     if history.stop_reason == "diverged":
         print(f"cnnlab train: training diverged: {history.diagnostics[-1].message}", file=sys.stderr)
         status = 1
     elif history.stop_reason == "interrupted":
-        print(f"cnnlab train: interrupted; continue with: cnnlab train --resume {checkpoint} "
-              f"(and the same options)", file=sys.stderr)
+        print(f"cnnlab train: {_interrupted_note(history, args, checkpoint)}", file=sys.stderr)
         status = 130
     else:
         test_loss, test_acc = model.evaluate(x_test, y_test)
@@ -310,8 +400,8 @@ def _train(args, out: Path, checkpoint: Path, resume_from, say) -> int:
         from cnnlab.lab import write_report
 
         report = write_report(out, model, history, x_test, y_test,
-                              settings={**record["args"], "test_accuracy": test_acc,
-                                        "train_seconds": round(train_seconds, 1)},
+                              settings=_report_settings(args, out, resume_from, len(x_train) - n_val, n_val,
+                                                        len(x_test), test_acc, train_seconds),
                               class_names=[str(d) for d in range(10)])
         say(f"saved {report}")
     return status
@@ -370,8 +460,10 @@ def cmd_evaluate(args) -> int:
 
 # ----- predict -----------------------------------------------------------------------------------
 PREDICT_EPILOG = """\
-Each image is converted like an MNIST digit (grayscale, inverted if the background is light,
-centred in 28x28) before classification.
+Each image is converted like an MNIST digit before classification: grayscale, its background
+(grey or unevenly lit paper, shadows) estimated and removed, the ink made bright on black,
+cropped, scaled into a 20x20 box and centred in 28x28. A warning goes to stderr when a
+picture has no ink or the model is unsure (top class under twice chance).
 
 examples:
   cnnlab predict runs/simple_cnn/model.npz digit.png
@@ -406,10 +498,18 @@ def cmd_predict(args) -> int:
     x = to_float(np.stack(images))[:, None].astype(model.dtype)  # (N, 1, H, W)
     probs = predict(model, x)
     top = min(args.top, probs.shape[1])
-    for path, p in zip(args.images, probs):
+    chance = 1 / probs.shape[1]
+    for path, image, p in zip(args.images, images, probs):
         order = np.argsort(-p, kind="stable")[:top]
         listing = ", ".join(f"{c}: {p[c]:.1%}" for c in order)
         print(f"{path}: {order[0]}  ({listing})")
+        if not image.any():
+            print(f"cnnlab predict: warning: {path}: no ink found (the picture looks blank after removing its "
+                  f"background), so this prediction means nothing", file=sys.stderr)
+        elif p[order[0]] < 2 * chance:  # e.g. under 20% for 10 classes
+            print(f"cnnlab predict: warning: {path}: the model is unsure (top class {p[order[0]]:.1%}, chance is "
+                  f"{chance:.0%}); is it one digit, dark on light or light on dark, filling most of the picture?",
+                  file=sys.stderr)
     return 0
 
 
@@ -525,6 +625,7 @@ def _main(argv) -> int:
         return 2
     from cnnlab.io import ModelFileError
 
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the resume command after Ctrl-C
     try:
         return int(func(args) or 0)
     except KeyboardInterrupt:

@@ -178,7 +178,9 @@ def load_image_arg(spec: str, model) -> tuple[np.ndarray, int | None]:
 # ----- commands ---------------------------------------------------------------------------------
 def cmd_demo(args) -> int:
     from cnnlab.lab import DEMOS, run_demo
+    from cnnlab.warmup_cli import ensure_warm
 
+    ensure_warm()  # a cold kernel cache: compile once, announced, not as a silent 17 s stall
     names = list(DEMOS) if args.name == "all" else [args.name]
     for name in names:
         print(f"== demo {name} ==")

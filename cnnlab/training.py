@@ -405,7 +405,8 @@ class _Progress:
         if self.t_last - self._last > 0.25:  # formatting the postfix every batch would cost more than it shows
             self._last = self.t_last
             rate = self.seen / max(self.t_last - self.t0, 1e-9)
-            self.bar.set_postfix_str(f"loss={mean_loss:.4f} acc={mean_acc:.4f} {rate:,.0f} img/s", refresh=False)
+            self.bar.set_postfix_str(f"loss={mean_loss:.4f} accuracy={mean_acc:.4f} {rate:,.0f} img/s",
+                                     refresh=False)  # the same metric names as the epoch's summary
         self.bar.update(1)
 
     def end_epoch(self, epoch: int, logs: dict) -> float:
@@ -598,7 +599,7 @@ def fit(model, x, y, epochs: int = 1, batch_size: int = 32, validation_split: fl
                     logs["val_loss"], logs["val_accuracy"] = evaluate(model, x_val, y_val, cfg.eval_batch_size)
                 logs["lr"] = float(optimizer.lr)
                 bar.end_epoch(epoch, logs)
-                doc.end_epoch(epoch, logs["loss"], logs["lr"])
+                doc.end_epoch(epoch, logs["loss"], logs["lr"], logs["accuracy"])
                 history._append(epoch, logs)
                 history.diagnostics = list(_merge(history.diagnostics, doc.records))
                 # ---------------------------------------------------- callbacks

@@ -169,7 +169,10 @@ def test_cli_ctrl_c_stops_cleanly_with_a_resumable_checkpoint(tmp_path):
     out = tmp_path / "run"
     proc, stdout, stderr = _cli_interrupted(out)
     assert proc.returncode == 130, stderr
-    assert "interrupted; continue with: cnnlab train --resume" in stderr
+    # what was saved, and the exact command that continues: the same options plus --resume
+    assert f"saved {out / 'checkpoint.npz'} (epoch 2 up to batch" in stderr, stderr
+    assert (f"Resume with: cnnlab train {' '.join(_CLI_ARGS)} --out {out} --resume {out / 'checkpoint.npz'}"
+            in stderr), stderr
     assert "Traceback" not in stderr
     state = load_checkpoint(out / "checkpoint.npz")
     assert state.epoch == 1 and state.progress is not None  # saved at the batch where it stopped
