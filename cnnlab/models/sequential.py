@@ -261,7 +261,7 @@ class Sequential:
 
     def fit(self, x, y, epochs: int = 1, batch_size: int = 32, validation_split: float = 0.0,
             validation_data=None, shuffle: bool = True, callbacks=None, verbose: int = 1, seed: int | None = None,
-            augment=None, doctor=True, resume_from=None, checkpoint=None):
+            augment=None, doctor=True, resume_from=None, checkpoint=None, allow_change=("epochs",)):
         """Train the compiled model with mini-batch gradient descent; returns a ``History``.
 
         Args:
@@ -279,6 +279,8 @@ class Sequential:
             doctor: True, False or a configured ``cnnlab.doctor.Doctor``.
             resume_from: a checkpoint written by ``checkpoint=``, to continue that run.
             checkpoint: a file written atomically after every epoch (and on Ctrl-C).
+            allow_change: on resume, the settings that may differ from the run's: "epochs"
+                (allowed by default) and "lr"; any other difference is refused.
 
         Shape:
             x: (N, *input_shape). y: (N,).
@@ -289,7 +291,8 @@ class Sequential:
 
         return fit(self, x, y, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
                    validation_data=validation_data, shuffle=shuffle, callbacks=callbacks, verbose=verbose,
-                   seed=seed, augment=augment, doctor=doctor, resume_from=resume_from, checkpoint=checkpoint)
+                   seed=seed, augment=augment, doctor=doctor, resume_from=resume_from, checkpoint=checkpoint,
+                   allow_change=allow_change)
 
     def evaluate(self, x, y, **kwargs):
         """``(loss, accuracy)`` on ``x``, ``y``; see ``cnnlab.training.evaluate``."""
