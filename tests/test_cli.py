@@ -64,7 +64,7 @@ def test_train_prints_test_accuracy(tmp_path, capsys):
     rc, out, err = run(capsys, "train", "--model", "lenet5", "--limit", "128", "--epochs", "1", "--test-limit", "100",
                        "--out", str(tmp_path), "--no-augment", "--schedule", "step")
     assert rc == 0 and "test accuracy:" in out and "on 100 images" in out
-    assert "Epoch 1/1" in err  # the progress bar
+    assert "Epoch 1/1 - " in out  # one line per epoch: the output is not a terminal
     rc, out, _ = run(capsys, "train", "--model", "lenet5", "--limit", "128", "--epochs", "2", "--test-limit", "100",
                      "--out", str(tmp_path), "--no-augment", "--schedule", "step", "--resume", "--quiet")
     assert rc == 0
@@ -140,3 +140,152 @@ def test_plugin_modules_add_their_commands(monkeypatch, capsys):
     assert "hello" in build_parser().format_help()
     rc, out, _ = run(capsys, "hello")
     assert rc == 0 and out == "hello\n"
+
+
+# ----- a newcomer's first hour (issue 10) -------------------------------------------------------------------
+def test_doctor_warnings_are_clean_lines_between_bar_updates(tmp_path, capsys):
+    rc, out, err = run(capsys, "train", "--optimizer", "sgd", "--lr", "100", "--batch-size", "64", "--limit", "512", "--epochs", "1",
+                       "--test-limit", "50", "--out", str(tmp_path), "--verbose", "1", "--no-augment")
+    assert rc in (0, 1)
+    doctor_lines = [line for line in err.splitlines() if "training doctor (" in line]
+    assert any("training doctor (exploding_loss)" in line for line in doctor_lines), err
+    for line in doctor_lines:
+        assert line.lstrip("\r").startswith("training doctor ("), line  # not spliced into the bar
+    assert "doctor.py:" not in err and "DoctorWarning" not in err and "self._check" not in err
+
+
+def test_train_to_a_file_prints_one_line_per_epoch_and_singular_epoch(tmp_path, capsys):
+    rc, out, err = run(capsys, "train", "--model", "lenet5", "--limit", "128", "--epochs", "1", "--test-limit",
+                       "50", "--out", str(tmp_path), "--no-augment")
+    assert rc == 0
+    assert ": 1 epoch, batch" in out and "1 epochs" not in out
+    epoch_lines = [line for line in out.splitlines() if line.startswith("Epoch 1/1 - ")]
+    assert len(epoch_lines) == 1 and "accuracy=" in epoch_lines[0]
+    assert "\r" not in err and "\r" not in out  # no progress bar when not on a terminal
+
+
+def test_verbose_option_and_quiet(tmp_path, capsys):
+    args = ["train", "--model", "lenet5", "--limit", "128", "--epochs", "1", "--test-limit", "50", "--out",
+            str(tmp_path), "--no-augment"]
+    rc, out, err = run(capsys, *args, "--verbose", "1")
+    assert rc == 0 and "Epoch 1/1" in err and "accuracy=" in err and " acc=" not in err
+    for quiet in (["--verbose", "0"], ["--quiet"]):
+        rc, out, err = run(capsys, *args, *quiet)
+        assert rc == 0 and out.splitlines() == [line for line in out.splitlines() if line.startswith("test accuracy")]
+        assert "Epoch" not in err + out
+    rc, _, err = run(capsys, *args, "--verbose", "3")
+    assert rc == 2 and "invalid choice: 3" in err
+
+
+def test_resume_command_repeats_the_options():
+    from cnnlab.cli.train import _resume_command
+
+    assert _resume_command(["train", "--lr", "0.5", "--resume", "--out", "r x"], "r x/checkpoint.npz") == \
+        "cnnlab train --lr 0.5 --out 'r x' --resume 'r x/checkpoint.npz'"
+    assert _resume_command(["train", "--resume=old.npz", "--epochs", "3"], "c.npz") == \
+        "cnnlab train --epochs 3 --resume c.npz"
+    assert _resume_command(["train", "--resume", "old.npz"], "c.npz") == "cnnlab train --resume c.npz"
+
+
+def test_model_fit_shows_its_real_options():
+    import inspect
+    import pydoc
+
+    from cnnlab.models import Sequential
+    from cnnlab.training import fit
+
+    ours = list(inspect.signature(Sequential.fit).parameters.values())[1:]  # without self
+    theirs = list(inspect.signature(fit).parameters.values())[1:]  # without model
+    assert [(p.name, p.default) for p in ours] == [(p.name, p.default) for p in theirs]
+    text = pydoc.render_doc(Sequential.fit, renderer=pydoc.plaintext)  # what help(model.fit) shows
+    signature_line = text.split("\n\n")[1].split("\n")[0]
+    assert "**kwargs" not in text and signature_line.startswith("fit(self, x, y, epochs")
+    for name in [p.name for p in theirs][2:]:
+        assert f" {name}" in signature_line and f"{name}: " in Sequential.fit.__doc__, name
+
+
+def test_train_announces_the_kernel_compile_before_the_first_epoch(tmp_path, capsys, monkeypatch):
+    from cnnlab.engines import runtime as backend
+
+    answers = iter([["im2col"], ["im2col"], []])  # cold before the warm-up (asked twice), warm after it
+    monkeypatch.setattr(backend, "cold_kernels", lambda: next(answers, []))
+    monkeypatch.setattr(backend, "use_numba", lambda: True)
+    rc, out, _ = run(capsys, "train", "--model", "lenet5", "--limit", "64", "--epochs", "1", "--test-limit", "20",
+                     "--out", str(tmp_path), "--no-augment", "--verbose", "2")
+    assert rc == 0
+    assert out.index(backend.WARMUP_NOTICE) < out.index("kernels ready in") < out.index("Epoch 1/1 - ")
+
+
+def _report_tables(path):
+    """The report's tables as {h2 title before it: {row header: cell}}, and its CSS, via html.parser."""
+    from html.parser import HTMLParser
+
+    class Tables(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tables, self.css, self._h2, self._in, self._row, self._text = {}, "", "", None, [], None
+
+        def handle_starttag(self, tag, attrs):
+            if tag in ("h2", "th", "td", "style"):
+                self._in, self._text = tag, ""
+            if tag == "table":
+                self.tables.setdefault(self._h2, {})
+
+        def handle_data(self, data):
+            if self._in is not None:
+                self._text += data
+
+        def handle_endtag(self, tag):
+            if tag != self._in:
+                return
+            if tag == "h2":
+                self._h2 = self._text
+            elif tag == "style":
+                self.css = self._text
+            elif tag == "th":
+                self._row = [self._text]
+            elif tag == "td":
+                self.tables.setdefault(self._h2, {})[self._row[0]] = self._text
+            self._in = None
+
+    parser = Tables()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser.tables, parser.css
+
+
+def test_report_shows_resolved_paths_real_values_and_wraps_text(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc, _, _ = run(capsys, "train", "--model", "lenet5", "--limit", "128", "--epochs", "1", "--test-limit", "50",
+                   "--lr", "3.81e-5", "--schedule", "none", "--no-augment", "--quiet")
+    assert rc == 0
+    tables, css = _report_tables(tmp_path / "runs" / "lenet5" / "report.html")
+    settings = tables["Run settings"]
+    assert settings["output folder"] == str((tmp_path / "runs" / "lenet5").resolve())
+    assert settings["initial learning rate"] == "3.81e-05" and settings["epochs"] == "1"
+    assert settings["training images"] == "122" and settings["test images"] == "50"
+    for internal in ("command", "quiet", "verbose", "resume", "out", "func", "argv", "limit"):
+        assert internal not in settings, internal
+    final = tables["Training curves"]
+    assert final["lr"] == "3.81e-05" and float(final["loss"]) > 0  # not "0.0000"
+    assert "white-space:pre-wrap" in css and "overflow-wrap:anywhere" in css  # long lines wrap, never cut off
+
+
+def test_predict_warns_on_a_blank_picture_and_near_chance(trained, tmp_path, capsys):
+    from cnnlab.models.zoo import simple_cnn
+
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((80, 60), 170, np.uint8)).save(blank)
+    rc, out, err = run(capsys, "predict", str(trained / "model.npz"), str(blank))
+    assert rc == 0 and out.startswith(f"{blank}: ")
+    assert "warning:" in err and "no ink found" in err and str(blank) in err
+    unsure = simple_cnn(seed=0)
+    last = unsure.layers[-1]
+    last.weight.data[...] = 0  # every class scores 0: probabilities 10% each
+    last.bias.data[...] = 0
+    unsure.save(tmp_path / "unsure.npz")
+    (_, _), (x_test, _) = load_mnist()
+    digit = tmp_path / "digit.png"
+    Image.fromarray(255 - x_test[0]).save(digit)  # dark ink on white
+    rc, out, err = run(capsys, "predict", str(tmp_path / "unsure.npz"), str(digit))
+    assert rc == 0 and "10.0%" in out
+    assert "the model is unsure (top class 10.0%, chance is 10%)" in err and "no ink" not in err

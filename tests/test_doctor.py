@@ -175,3 +175,70 @@ def test_each_kind_is_reported_once_and_doctor_false_is_silent(mnist):
         doc.report("dead_relu", "x", 1, 1)
     assert len(doc.records) == 1 and isinstance(doc.records[0], Diagnosis)
     assert Diagnosis.from_dict(doc.records[0].to_dict()) == doc.records[0]
+
+
+# ----- divergence the way `cnnlab train --optimizer sgd --lr 1 / --lr 100` showed it ---------------------
+def _simple_cnn_sgd(lr):
+    from cnnlab.models.zoo import simple_cnn
+
+    return simple_cnn(seed=0).compile("sgd", lr=lr, momentum=0.9)
+
+
+@pytest.fixture(scope="module")
+def mnist_2000():
+    (x, y), _ = load_mnist(verify=False)
+    return (x[:2000].astype(np.float32) / 255)[:, None], y[:2000].astype(np.int64)
+
+
+def test_sgd_lr_1_explodes_then_sits_at_chance_and_both_are_named(mnist_2000):
+    h, caught = fit_recording(_simple_cnn_sgd(1.0), *mnist_2000, epochs=2, batch_size=64)
+    by_kind = {d.kind: d for d in h.diagnostics}
+    assert h.history["loss"][0] > 1e3  # the explosion really happened (2.4e13 at batch 6)
+    exploding = by_kind["exploding_loss"]
+    assert exploding.epoch == 1 and exploding.details["loss"] > 10 * np.log(10)
+    assert "lower the learning rate by 10x, from 1 to 0.1" in exploding.message
+    stuck = by_kind["loss_stuck"]  # epoch 2: loss ~ ln 10, accuracy ~ 1/10
+    assert stuck.epoch == 2 and abs(h.history["loss"][1] - np.log(10)) < 0.12 and h.history["accuracy"][1] < 0.15
+    assert "ln(10) = 2.303" in stuck.message and "exploded" in stuck.message and "from 1 to 0.1" in stuck.message
+    assert {w.message.args[0].split(")")[0] for w in caught} >= {"training doctor (exploding_loss",
+                                                                  "training doctor (loss_stuck"}
+
+
+def test_sgd_lr_100_is_named_exploding_loss_with_the_fix(mnist):
+    h, _ = fit_recording(_simple_cnn_sgd(100.0), *mnist, epochs=1, batch_size=64)
+    exploding = [d for d in h.diagnostics if d.kind == "exploding_loss"]
+    assert len(exploding) == 1 and exploding[0].details["lr"] == 100.0
+    assert "from 100 to 10" in exploding[0].message
+    h, _ = fit_recording(_simple_cnn_sgd(100.0), *mnist, epochs=6, batch_size=64)  # 48 batches: past chance_after
+    stuck = [d for d in h.diagnostics if d.kind == "loss_stuck"]  # broken for good: chance accuracy, loss >> ln 10
+    assert len(stuck) == 1 and h.history["accuracy"][stuck[0].epoch - 1] < 0.15
+    assert "exploded" in stuck[0].message and "from 100 to 10" in stuck[0].message
+
+
+def test_stuck_at_chance_without_an_explosion_gives_the_data_advice():
+    doc = Doctor(emit=False)
+    doc.reset(10)
+    doc.end_epoch(0, 2.30, lr=1e-3, accuracy=0.11)  # one short epoch: too early to call it stuck
+    assert doc.records == []
+    doc.step = 40
+    doc.end_epoch(1, 2.30, lr=1e-3, accuracy=0.11)
+    assert [d.kind for d in doc.records] == ["loss_stuck"]
+    assert "labels match the inputs" in doc.records[0].message and "exploded" not in doc.records[0].message
+    doc.reset(10)
+    doc.step = 40
+    doc.end_epoch(0, 2.30, lr=1e-3, accuracy=0.40)  # learning, merely uncertain: not chance
+    doc.end_epoch(1, 1.20, lr=1e-3, accuracy=0.11)
+    assert doc.records == []
+
+
+def test_warnings_as_lines_prints_one_clean_line_and_leaves_other_warnings():
+    from cnnlab.training.doctor import warnings_as_lines
+
+    lines = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with warnings_as_lines(lines.append):
+            Doctor().report("exploding_loss", "the loss exploded. Fix: lower it.", 1, 2)
+            warnings.warn("something else", UserWarning)
+    assert lines == ["training doctor (exploding_loss) [epoch 1, batch 2]: the loss exploded. Fix: lower it."]
+    assert [str(w.message) for w in caught] == ["something else"]

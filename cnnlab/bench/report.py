@@ -40,7 +40,8 @@ def _table(result: BenchResult) -> list[list[str]]:
             name = f"train {name} ({row.images:,} images)"
         elif row.group == "layer" and LAYERS.get(row.name, ("",))[0] != "optim":
             name = f"fwd+bwd {name} (batch {result.config.layer_batch})"
-        lines.append([name, _value(row, "cnnlab"), _value(row, "torch"), f"{row.ratio:.2f}",
+        # 3 significant digits: a tiny ratio (one side hit by load on a shared machine) must not print as 0.00
+        lines.append([name, _value(row, "cnnlab"), _value(row, "torch"), f"{row.ratio:.3g}",
                       _rate(row, "cnnlab", result.peak_gflops), _rate(row, "torch", result.peak_gflops)])
     return lines
 

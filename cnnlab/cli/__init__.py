@@ -4,8 +4,9 @@ Run ``cnnlab --help`` (or ``python -m cnnlab --help``) and ``cnnlab COMMAND --he
 Every user error (bad argument, missing or corrupted file, unreadable image) ends with ONE
 line on stderr and exit status 2, never a traceback (set ``CNNLAB_DEBUG=1`` to see one).
 
-Other modules add commands without editing this file: ``cnnlab.lab.commands`` and
-``cnnlab.bench`` each expose ``add_commands(subparsers)``, called when the module exists.
+The commands live beside this file (``train``, ``inspect``: evaluate/predict/summary, ``warmup``);
+other packages add theirs without editing it: each module in ``PLUGIN_MODULES`` exposes
+``add_commands(subparsers)``, called when the module exists.
 """
 from __future__ import annotations
 
@@ -20,18 +21,20 @@ from cnnlab import __version__
 from cnnlab.cli.common import Parser, UsageError, formatter, one_line
 from cnnlab.cli.inspect import add_evaluate, add_predict, add_summary, cmd_evaluate, cmd_predict, cmd_summary  # noqa: F401
 from cnnlab.cli.train import add_train, cmd_train  # noqa: F401
+from cnnlab.cli.warmup import add_warmup
 from cnnlab.models.io import ModelFileError
 from cnnlab.utils.runlock import RunFolderBusy
 
 __all__ = ["PLUGIN_MODULES", "UsageError", "build_parser", "main"]
 
+#: modules that contribute sub-commands through ``add_commands(subparsers)``
 PLUGIN_MODULES = ("cnnlab.lab.commands", "cnnlab.bench", "cnnlab.server.command", "cnnlab.exercises.cli")
 
 
 # ----- main --------------------------------------------------------------------------------------
 MAIN_EPILOG = """\
 examples:
-  cnnlab train                                   # train simple_cnn on MNIST (about 99.3%)
+  cnnlab train                                   # train simple_cnn on MNIST (about 99.5%)
   cnnlab evaluate runs/simple_cnn/model.npz      # accuracy and confusion matrix
   cnnlab predict runs/simple_cnn/model.npz digit.png
   cnnlab summary lenet5
@@ -49,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluate(sub)
     add_predict(sub)
     add_summary(sub)
+    add_warmup(sub)
     for name in PLUGIN_MODULES:
         try:
             module = importlib.import_module(name)
@@ -84,6 +88,7 @@ def _main(argv) -> int:
         commands = ", ".join(parser._subparsers._group_actions[0].choices)  # noqa: SLF001
         print(f"cnnlab: error: choose a command: {commands} (see cnnlab --help)", file=sys.stderr)
         return 2
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the resume command after Ctrl-C
     try:
         return int(func(args) or 0)
     except KeyboardInterrupt:

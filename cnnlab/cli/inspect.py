@@ -1,6 +1,7 @@
 """``cnnlab evaluate``, ``cnnlab predict`` and ``cnnlab summary``: look at a saved or zoo model."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -66,8 +67,10 @@ def cmd_evaluate(args) -> int:
 
 # ----- predict -----------------------------------------------------------------------------------
 PREDICT_EPILOG = """\
-Each image is converted like an MNIST digit (grayscale, inverted if the background is light,
-centred in 28x28) before classification.
+Each image is converted like an MNIST digit before classification: grayscale, its background
+(grey or unevenly lit paper, shadows) estimated and removed, the ink made bright on black,
+cropped, scaled into a 20x20 box and centred in 28x28. A warning goes to stderr when a
+picture has no ink or the model is unsure (top class under twice chance).
 
 examples:
   cnnlab predict runs/simple_cnn/model.npz digit.png
@@ -99,10 +102,18 @@ def cmd_predict(args) -> int:
     x = to_float(np.stack(images))[:, None].astype(model.dtype)  # (N, 1, H, W)
     probs = predict(model, x)
     top = min(args.top, probs.shape[1])
-    for path, p in zip(args.images, probs):
+    chance = 1 / probs.shape[1]
+    for path, image, p in zip(args.images, images, probs):
         order = np.argsort(-p, kind="stable")[:top]
         listing = ", ".join(f"{c}: {p[c]:.1%}" for c in order)
         print(f"{path}: {order[0]}  ({listing})")
+        if not image.any():
+            print(f"cnnlab predict: warning: {path}: no ink found (the picture looks blank after removing its "
+                  f"background), so this prediction means nothing", file=sys.stderr)
+        elif p[order[0]] < 2 * chance:  # e.g. under 20% for 10 classes
+            print(f"cnnlab predict: warning: {path}: the model is unsure (top class {p[order[0]]:.1%}, chance is "
+                  f"{chance:.0%}); is it one digit, dark on light or light on dark, filling most of the picture?",
+                  file=sys.stderr)
     return 0
 
 

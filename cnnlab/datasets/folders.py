@@ -21,11 +21,11 @@ import numpy as np
 from PIL import Image
 
 from cnnlab.datasets.images import open_untrusted_image
+from cnnlab.datasets.preprocessing import PHOTO_WORK_SIDE, photo_to_mnist
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".ico")
-_MNIST_BOX = 20 / 28  # MNIST digits are scaled to fit a 20x20 box inside the 28x28 image
 #: to_mnist_like first shrinks larger pictures to at most this many pixels a side (see there)
-MNIST_LIKE_MAX_SIDE = 2048
+MNIST_LIKE_MAX_SIDE = PHOTO_WORK_SIDE
 
 
 def _check_size(image_size, name: str = "image_size") -> tuple[int, int]:
@@ -144,13 +144,11 @@ def load_image_folder(root, image_size=(28, 28), grayscale: bool = True, *,
 def to_mnist_like(gray: np.ndarray, image_size=(28, 28)) -> np.ndarray:
     """Make a grayscale picture of a digit look like an MNIST sample.
 
-    Steps: shrink pictures larger than ``MNIST_LIKE_MAX_SIDE`` (2048) pixels a side by
-    averaging f x f blocks (the smallest whole f that fits); invert when the background is light (mean of the border pixels > 127), so the
-    ink is bright on black; subtract the background level (median of the border) and
-    stretch the contrast to 0..255; crop to the ink's bounding box; scale it, keeping the
-    aspect ratio, to fit a 20x20 box (for 28x28; ``20/28`` of the size in general); pad
-    with black and place it so its centre of mass is at pixel (H/2, W/2), where MNIST has
-    it.
+    See :func:`cnnlab.datasets.preprocessing.photo_to_mnist`: shrink big pictures; estimate
+    the background (grey or unevenly lit paper, soft shadows) and remove it; take the ink of
+    either polarity, bright on black; crop to it; scale it, keeping the aspect ratio, to fit
+    a 20x20 box (for 28x28; ``20/28`` of the size in general); place it so its centre of
+    mass is at pixel (H/2, W/2), where MNIST has it.
 
     Args:
         gray: uint8 grayscale image, any size.
@@ -173,40 +171,7 @@ def to_mnist_like(gray: np.ndarray, image_size=(28, 28)) -> np.ndarray:
     if not isinstance(gray, np.ndarray) or gray.ndim != 2 or gray.dtype != np.uint8 or gray.size == 0:
         raise ValueError(f"to_mnist_like needs a non-empty 2-D uint8 image; received {getattr(gray, 'shape', gray)!r}"
                          f" of dtype {getattr(gray, 'dtype', type(gray).__name__)}.")
-    # A photo can be huge (9000x9000: 81 M pixels, 1.1 GB of float32 temporaries below), and
-    # the digit ends up 20 pixels tall: averaging whole blocks first loses nothing visible
-    factor = -(-max(gray.shape) // MNIST_LIKE_MAX_SIDE)
-    if factor > 1:
-        gray = np.asarray(Image.fromarray(gray).reduce(factor))  # (ceil(h / f), ceil(w / f))
-    g = gray.astype(np.float32)
-    border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
-    if border.mean() > 127:
-        g, border = 255 - g, 255 - border
-    g = np.clip(g - np.median(border), 0, None)
-    out = np.zeros((H, W), dtype=np.uint8)
-    if g.max() <= 0:
-        return out
-    g *= 255 / g.max()
-    rows = np.flatnonzero((g > 25.5).any(axis=1))  # ink: above 10% of full scale
-    cols = np.flatnonzero((g > 25.5).any(axis=0))
-    g = g[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # (h_ink, w_ink)
-
-    box = max(1, round(_MNIST_BOX * min(H, W)))
-    scale = box / max(g.shape)
-    h, w = max(1, round(g.shape[0] * scale)), max(1, round(g.shape[1] * scale))
-    small = np.asarray(Image.fromarray(g.astype(np.uint8)).resize((w, h), Image.Resampling.BILINEAR),
-                       dtype=np.float32)  # (h, w)
-    mass = small.sum()
-    if mass <= 0:
-        return out
-    cy = (small.sum(axis=1) * np.arange(h)).sum() / mass
-    cx = (small.sum(axis=0) * np.arange(w)).sum() / mass
-    # MNIST puts the centre of mass at pixel index (14, 14) of 28 (measured: 13.99, 14.01)
-    top = int(np.clip(round(H / 2 - cy), 0, H - h))
-    left = int(np.clip(round(W / 2 - cx), 0, W - w))
-    small *= 255 / small.max()
-    out[top : top + h, left : left + w] = np.round(small).astype(np.uint8)
-    return out
+    return photo_to_mnist(gray, (H, W))[0]  # background estimated and removed, not just inverted
 
 
 def load_image(path, image_size=(28, 28), mnist_like: bool = True) -> np.ndarray:

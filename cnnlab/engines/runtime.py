@@ -53,10 +53,14 @@ import importlib.util
 import os
 import threading
 
+import time
+from pathlib import Path
+
 import numpy as np
 
 __all__ = ["HAVE_NUMBA", "BACKENDS", "use_numba", "require_numba", "kernels", "get_backend", "set_backend",
-           "backend", "threading_layer", "calm_openblas"]
+           "backend", "threading_layer", "calm_openblas", "kernel_cache_files", "cold_kernels", "warmup",
+           "WARMUP_NOTICE"]
 
 #: backend names accepted by :func:`set_backend`
 BACKENDS = ("numba", "numpy")
@@ -193,6 +197,62 @@ def threading_layer() -> str:
         return numba.threading_layer()
     except ValueError:  # no parallel kernel has run yet: the configured one
         return str(numba.config.THREADING_LAYER)
+
+
+# ----- warm-up: compile every kernel once, outside any progress bar ----------------------------------
+WARMUP_NOTICE = "compiling the fast kernels once, ~20 s; cached for next time"
+
+
+def kernel_cache_files() -> dict:
+    """Where Numba keeps each kernel's on-disk cache index (``cache=True``): name -> Path.
+
+    The index exists once the kernel was compiled for some signature on this machine (in
+    ``NUMBA_CACHE_DIR`` when set, else beside ``numba_kernels.py``). Empty without Numba.
+    """
+    if not HAVE_NUMBA:
+        return {}
+    from cnnlab.engines import numba_kernels as _numba_kernels  # imports numba; defines the dispatchers, compiles nothing
+
+    files = {}
+    for name in _numba_kernels.__all__:
+        cache = getattr(getattr(_numba_kernels, name), "_cache", None)
+        index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)  # numba.core.caching
+        if index:
+            files[name] = Path(index)
+    return files
+
+
+def cold_kernels() -> list[str]:
+    """Names of the kernels with no compiled code on disk yet: the next run compiles them
+    (0.3-3 s each). Empty when warm, or when the NumPy backend is in use."""
+    if not use_numba():
+        return []
+    return sorted(name for name, path in kernel_cache_files().items() if not path.is_file())
+
+
+def warmup(workload, say=print) -> float:
+    """Compile (or load from the disk cache) the kernels that ``workload()`` calls, with a
+    message before and the time after; returns the seconds it took.
+
+    ``workload`` is a small run of the real code paths (``cnnlab.training.warmup.workload``: one
+    tiny training step and a prediction per zoo model), so exactly the signatures that
+    training and the lab use get compiled. Numba compiles per argument types, not shapes,
+    so a batch of a few images compiles what a batch of 64 needs.
+    """
+    if not use_numba():
+        say("the NumPy backend is in use (Numba missing or CNNLAB_NO_NUMBA set): nothing to compile")
+        return 0.0
+    cold = cold_kernels()
+    say(WARMUP_NOTICE if cold else "loading the fast kernels from the disk cache")
+    t0 = time.perf_counter()
+    kernels()
+    workload()
+    seconds = time.perf_counter() - t0
+    still = cold_kernels()
+    where = next(iter(kernel_cache_files().values())).parent
+    say(f"kernels ready in {seconds:.1f} s ({len(cold)} compiled, cached in {where})"
+        + (f"; not used by the warm-up: {', '.join(still)}" if still else ""))
+    return seconds
 
 
 def get_backend() -> str:

@@ -12,6 +12,7 @@ import numpy as np
 from cnnlab.datasets import load_image, load_mnist
 from cnnlab.lab.demos import DEMOS, run_demo, toy_data
 from cnnlab.lab.report import visualize
+from cnnlab.training.warmup import ensure_warm
 from cnnlab.lab.explain import explain_pixel
 from cnnlab.lab.viz import pixel_figure
 from cnnlab.models.io import load_model
@@ -173,6 +174,7 @@ def load_image_arg(spec: str, model) -> tuple[np.ndarray, int | None]:
 
 # ----- commands ---------------------------------------------------------------------------------
 def cmd_demo(args) -> int:
+    ensure_warm()  # a cold kernel cache: compile once, announced, not as a silent 17 s stall
     names = list(DEMOS) if args.name == "all" else [args.name]
     for name in names:
         print(f"== demo {name} ==")

@@ -13,7 +13,7 @@ from cnnlab.lab import viz
 from cnnlab.training.inference import probabilities
 from cnnlab.utils.files import atomic_write_text
 
-__all__ = ["visualize", "write_report", "probabilities_of", "out_folder", "save_figure"]
+__all__ = ["visualize", "write_report", "format_value", "probabilities_of", "out_folder", "save_figure"]
 
 
 def out_folder(out_dir) -> Path:
@@ -31,7 +31,7 @@ def save_figure(fig, path: Path, files: list) -> None:
 
 # ----- a trained model, one image ------------------------------------------------------------------
 def probabilities_of(model, x, batch_size: int = 256) -> np.ndarray:
-    """Class probabilities (N, K) from the model's forward pass (softmax unless it ends in Softmax)."""
+    """Class probabilities (N, K), float64, from the model's forward pass (softmax unless it ends in Softmax)."""
     outs = [model.forward(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)]
     return probabilities(model, np.concatenate(outs).astype(np.float64))
 
@@ -71,7 +71,8 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:11
 color:#222;line-height:1.45}
 h1{border-bottom:2px solid #444;padding-bottom:.2em} h2{margin-top:1.8em;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;margin:.5em 0} td,th{border:1px solid #bbb;padding:.25em .6em;text-align:left}
-th{background:#f0f0f0} pre{background:#f6f6f6;padding:.8em;overflow-x:auto;font-size:.85em}
+th{background:#f0f0f0} td{overflow-wrap:anywhere}
+pre{background:#f6f6f6;padding:.8em;font-size:.85em;white-space:pre-wrap;overflow-wrap:anywhere}
 img{max-width:100%;height:auto;border:1px solid #ddd;margin:.4em 0} .big{font-size:1.3em;font-weight:bold}
 """
 
@@ -81,8 +82,23 @@ def _img_tag(fig, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
+def format_value(value) -> str:
+    """A setting or metric for a reader: 4 significant digits, exponent form for tiny or huge
+    floats (3.81e-05, never 0.0000), ints and text as they are.
+
+    >>> format_value(3.8106e-05), format_value(0.99334), format_value(0.001), format_value(64), format_value(0.0)
+    ('3.811e-05', '0.9933', '0.001', '64', '0')
+    """
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.4g}"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
+
+
 def _table(rows) -> str:
-    cells = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+    cells = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(format_value(v))}</td></tr>"
+                    for k, v in rows)
     return f"<table>{cells}</table>"
 
 
@@ -122,14 +138,13 @@ def write_report(out_dir, model, history, x_test, y_test, settings: dict | None 
                 f'<p class="big">Test accuracy: {acc:.2%} ({int(np.sum(pred == y_test))} of {len(y_test)})</p>']
     settings = dict(settings or {})
     if settings:
-        sections += ["<h2>Run settings</h2>", _table((k_, json.dumps(v) if isinstance(v, (list, dict)) else v)
-                                                     for k_, v in settings.items())]
+        sections += ["<h2>Run settings</h2>", _table(settings.items())]
     sections += ["<h2>Model</h2>", f"<pre>{html.escape(model.summary(print_fn=None))}</pre>",
                  f"<pre>{html.escape(model.explain())}</pre>"]
     h = viz.history_dict(history)
     if h.get("loss"):
         sections += ["<h2>Training curves</h2>", _img_tag(viz.training_curves(h), "training curves")]
-        last = [(key, f"{vals[-1]:.4f}") for key, vals in h.items() if vals]
+        last = [(key, vals[-1]) for key, vals in h.items() if vals]
         sections.append(_table(last))
     sections += ["<h2>Confusion matrix</h2>",
                  _img_tag(viz.confusion_matrix_figure(y_test, pred, class_names=class_names, num_classes=k),

@@ -9,7 +9,7 @@ the input, every layer's output and, for a convolution, its im2col matrix
 layer that breaks the budget named.
 
 Example:
-    >>> from cnnlab.zoo import simple_cnn
+    >>> from cnnlab.models.zoo import simple_cnn
     >>> example_bytes(simple_cnn()) < 2**22   # about 2 MB per MNIST image
     True
 """

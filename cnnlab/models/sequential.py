@@ -300,11 +300,40 @@ class Sequential:
 
         return compile_model(self, optimizer=optimizer, loss=loss, metrics=metrics, **optimizer_kwargs)
 
-    def fit(self, x, y, **kwargs):
-        """Train on ``x`` (N, C, H, W) and integer labels ``y`` (N,); see ``cnnlab.training.fit``."""
+    def fit(self, x, y, epochs: int = 1, batch_size: int = 32, validation_split: float = 0.0,
+            validation_data=None, shuffle: bool = True, callbacks=None, verbose: int = 1, seed: int | None = None,
+            augment=None, doctor=True, resume_from=None, checkpoint=None, allow_change=("epochs",)):
+        """Train the compiled model with mini-batch gradient descent; returns a ``History``.
+
+        Args:
+            x: float inputs of the model's dtype, already scaled (e.g. pixels / 255).
+            y: integer class labels in [0, K).
+            epochs: total epochs (a resumed run counts those already done).
+            batch_size: samples per gradient step.
+            validation_split: fraction of (x, y) held out, from the end, before shuffling.
+            validation_data: ``(x_val, y_val)``, used instead of ``validation_split``.
+            shuffle: reshuffle the training samples every epoch.
+            callbacks: list of ``cnnlab.callbacks.Callback``.
+            verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch (for logs).
+            seed: seed of the run's generator (shuffling, augmentation, dropout).
+            augment: None, a maximum random shift in pixels, or ``fn(x_batch, rng) -> x_batch``.
+            doctor: True, False or a configured ``cnnlab.doctor.Doctor``.
+            resume_from: a checkpoint written by ``checkpoint=``, to continue that run.
+            checkpoint: a file written atomically after every epoch (and on Ctrl-C).
+            allow_change: on resume, the settings that may differ from the run's: "epochs"
+                (allowed by default) and "lr"; any other difference is refused.
+
+        Shape:
+            x: (N, *input_shape). y: (N,).
+
+        See ``cnnlab.training.fit`` for the details (divergence, interruption, randomness).
+        """
         from cnnlab.training import fit
 
-        return fit(self, x, y, **kwargs)
+        return fit(self, x, y, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
+                   validation_data=validation_data, shuffle=shuffle, callbacks=callbacks, verbose=verbose,
+                   seed=seed, augment=augment, doctor=doctor, resume_from=resume_from, checkpoint=checkpoint,
+                   allow_change=allow_change)
 
     def evaluate(self, x, y, **kwargs):
         """``(loss, accuracy)`` on ``x``, ``y``; see ``cnnlab.training.evaluate``."""

@@ -11,7 +11,12 @@ kind                        when it is reported
                             checked once on the data before training
 ``loss_stuck``              after ``stuck_after`` batches the mean loss of the last
                             ``stuck_window`` batches is still within ``stuck_tolerance``
-                            of ln(K), the loss of a uniform guess over K classes
+                            of ln(K), the loss of a uniform guess over K classes; or an
+                            epoch ends with its accuracy near 1/K and its loss at ln(K)
+                            or above, after ``chance_after`` batches (after an
+                            explosion: the learning rate is far too large)
+``exploding_loss``          a batch loss above ``explode_loss_ratio`` times the larger of
+                            ln(K) and the run's first batch loss: the steps are too large
 ``non_finite``              the loss became NaN/inf; names the first layer whose weights,
                             output or gradient went non-finite (training stops)
 ``exploding_gradients``     a layer's gradient norm is above ``explode_norm`` or
@@ -45,18 +50,43 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-KINDS = ("double_softmax", "unscaled_inputs", "loss_stuck", "non_finite", "exploding_gradients",
+KINDS = ("double_softmax", "unscaled_inputs", "loss_stuck", "exploding_loss", "non_finite", "exploding_gradients",
          "vanishing_gradients", "dead_relu", "loss_rising")
 
 
 class DoctorWarning(UserWarning):
     """A problem the training doctor found in a run (see ``cnnlab.training.doctor``)."""
+
+
+@contextlib.contextmanager
+def warnings_as_lines(write):
+    """Within the block, show each ``DoctorWarning`` as one clean line through ``write(text)``
+    (e.g. ``tqdm.write``, which prints between progress-bar updates) instead of Python's
+    ``path:line: DoctorWarning: ...`` plus the source line; other warnings are shown as before.
+    They stay warnings: filters, ``catch_warnings`` and ``pytest.warns`` outside still apply."""
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, DoctorWarning):
+            write(str(message))
+        elif previous is getattr(warnings, "_showwarning_orig", None):  # what warnings does when unpatched:
+            warnings._showwarnmsg_impl(  # noqa: SLF001  (keeps catch_warnings(record=True) recording)
+                warnings.WarningMessage(message, category, filename, lineno, file, line))
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
 
 
 @dataclass(frozen=True)
@@ -90,6 +120,18 @@ def _layer_label(model, i: int) -> str:
     return f"layer {i} ({layer.name}: {layer!r})"
 
 
+def _current_lr(model) -> float | None:
+    lr = getattr(getattr(model, "optimizer", None), "lr", None)
+    return None if lr is None else float(lr)
+
+
+def _lower_lr_fix(lr: float | None) -> str:
+    if lr is None:
+        return "Fix: lower the learning rate by 10x (and again by 10x if it still explodes)."
+    return (f"Fix: lower the learning rate by 10x, from {lr:g} to {lr / 10:g} (and again by 10x if it still "
+            f"explodes); Adam with lr=1e-3 is a safe start.")
+
+
 def _is_cross_entropy(loss_fn) -> bool:
     name = getattr(loss_fn, "name", "") or type(loss_fn).__name__
     return "cross" in str(name).lower() and "entropy" in str(name).lower()
@@ -111,6 +153,10 @@ class Doctor:
         rise_margin: ...and by at least this much.
         min_rise_batches: epochs shorter than this skip the within-epoch rising check.
         unscaled_max: inputs whose maximum exceeds this look unscaled.
+        chance_after: batches of training before an epoch's loss and accuracy can count as
+            "stuck at chance" (one batch has not had time to learn anything).
+        explode_loss_ratio: a batch loss above this times max(ln(K), first batch loss) is
+            "exploding" (a healthy run never climbs 10x above where it started).
         emit: issue ``DoctorWarning`` warnings (records are kept either way).
         enabled: False keeps only the divergence report (which ``fit`` always needs).
     """
@@ -119,10 +165,10 @@ class Doctor:
                  grad_every: int = 50, explode_norm: float = 1e3, vanish_ratio: float = 1e-5,
                  relu_every: int = 100, dead_fraction: float = 0.5, rise_ratio: float = 1.3,
                  rise_margin: float = 0.15, min_rise_batches: int = 40, unscaled_max: float = 1.5,
-                 emit: bool = True, enabled: bool = True):
+                 explode_loss_ratio: float = 10.0, chance_after: int = 40, emit: bool = True, enabled: bool = True):
         for name, value in (("stuck_after", stuck_after), ("stuck_window", stuck_window),
                             ("grad_every", grad_every), ("relu_every", relu_every),
-                            ("min_rise_batches", min_rise_batches)):
+                            ("min_rise_batches", min_rise_batches), ("chance_after", chance_after)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"Doctor {name} must be an int >= 1; received {value!r}.")
         self.stuck_after, self.stuck_window, self.stuck_tolerance = stuck_after, stuck_window, float(stuck_tolerance)
@@ -131,6 +177,7 @@ class Doctor:
         self.rise_ratio, self.rise_margin = float(rise_ratio), float(rise_margin)
         self.min_rise_batches = min_rise_batches
         self.unscaled_max = float(unscaled_max)
+        self.explode_loss_ratio, self.chance_after = float(explode_loss_ratio), chance_after
         self.emit, self.enabled = bool(emit), bool(enabled)
         self.reset()
 
@@ -142,6 +189,8 @@ class Doctor:
         self._recent: list[float] = []
         self._epoch_losses: list[float] = []
         self._prev_epoch_loss: float | None = None
+        self._start_loss: float | None = None  # the run's first batch loss
+        self._peak: tuple[float, int, int] | None = None  # (loss, epoch, batch) of an explosion
         self.step = 0
 
     # ----- reporting ---------------------------------------------------------------------
@@ -201,6 +250,7 @@ class Doctor:
         """
         if not self.enabled:
             return
+        self._check_exploding_loss(model, epoch, batch, loss)
         self._epoch_losses.append(loss)
         self._recent.append(loss)
         if len(self._recent) > self.stuck_window:
@@ -214,6 +264,24 @@ class Doctor:
                 and (self.step - self.stuck_after) % self.stuck_window == 0
                 and len(self._recent) == self.stuck_window):
             self._check_stuck(epoch, batch)
+
+    def _check_exploding_loss(self, model, epoch: int, batch: int, loss: float) -> None:
+        """Cheap, every batch: the loss far above where it started means the steps overshoot."""
+        if self._start_loss is None:
+            self._start_loss = loss
+            return
+        start = max(self._start_loss, math.log(self.n_classes) if self.n_classes and self.n_classes > 1 else 0.0)
+        if loss <= self.explode_loss_ratio * start:
+            return
+        if self._peak is None or loss > self._peak[0]:
+            self._peak = (loss, epoch + 1, batch + 1)
+        lr = _current_lr(model)
+        self.report(
+            "exploding_loss",
+            f"the loss exploded to {loss:.3g}, {loss / start:.3g} times its starting value ({start:.3f}): "
+            f"the steps are so large that the weights are thrown far away. {_lower_lr_fix(lr)}",
+            epoch + 1, batch + 1, {"loss": loss, "start": start, "lr": lr},
+        )
 
     def _check_stuck(self, epoch: int, batch: int) -> None:
         chance = math.log(self.n_classes)
@@ -286,14 +354,17 @@ class Doctor:
                 return True
         return False
 
-    def end_epoch(self, epoch: int, epoch_loss: float, lr: float | None = None) -> None:
+    def end_epoch(self, epoch: int, epoch_loss: float, lr: float | None = None,
+                  accuracy: float | None = None) -> None:
         """Rising loss: the epoch's last quarter above its best quarter, or above the previous epoch.
+        Stuck at chance: the epoch's loss near ln(K) and its accuracy near 1/K.
 
         "Above" means more than ``rise_ratio`` times and more than ``rise_margin`` higher, so
         that batch-to-batch noise in a healthy run is not mistaken for a trend.
         """
         if not self.enabled:
             return
+        self._check_chance_epoch(epoch, epoch_loss, lr, accuracy)
         losses = [v for v in self._epoch_losses if math.isfinite(v)]
         self._epoch_losses = []
         lr_text = "" if lr is None else f" (now {lr:g})"
@@ -321,6 +392,31 @@ class Doctor:
             )
         if math.isfinite(epoch_loss):
             self._prev_epoch_loss = epoch_loss
+
+    def _check_chance_epoch(self, epoch: int, epoch_loss: float, lr: float | None, accuracy: float | None) -> None:
+        k = self.n_classes
+        if accuracy is None or not k or k < 2 or not math.isfinite(epoch_loss) or self.step < self.chance_after:
+            return
+        chance = math.log(k)
+        # 1.5/K: a model that answers one class for every image scores about 1/K on balanced data;
+        # its loss is ln(K) (uniform scores) or above (confident and wrong), never well below
+        if epoch_loss < (1 - self.stuck_tolerance) * chance or accuracy > 1.5 / k:
+            return
+        if self._peak is not None:
+            peak, at_epoch, at_batch = self._peak
+            cause = (f"Earlier the loss exploded (to {peak:.3g} at epoch {at_epoch}, batch {at_batch}) and the "
+                     f"weights never came back: the learning rate is far too large. {_lower_lr_fix(lr)}")
+        else:
+            cause = ("Fix: check the labels match the inputs and the inputs are scaled; try another learning "
+                     "rate (Adam with lr=1e-3 is a safe start); look for a Softmax before the loss or dead ReLUs.")
+        self.report(
+            "loss_stuck",
+            f"epoch {epoch + 1} ended with loss {epoch_loss:.3g} (ln({k}) = {chance:.3f} is the loss of a uniform "
+            f"guess) and accuracy {accuracy:.1%}, about 1/{k}: the model is guessing at chance, the same answer "
+            f"for every image. {cause}",
+            epoch + 1, None, {"mean_loss": epoch_loss, "ln_k": chance, "accuracy": accuracy,
+                              "exploded_to": None if self._peak is None else self._peak[0]},
+        )
 
     # ----- divergence ----------------------------------------------------------------------
     def locate_nonfinite(self, model, loss_fn, x_batch: np.ndarray, y_batch: np.ndarray) -> dict:

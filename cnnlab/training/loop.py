@@ -293,7 +293,7 @@ def _end_epoch(run: _Run) -> bool:
     logs["lr"] = float(run.optimizer.lr)
     run.logs = logs
     run.bar.end_epoch(epoch, logs)
-    run.doc.end_epoch(epoch, logs["loss"], logs["lr"])
+    run.doc.end_epoch(epoch, logs["loss"], logs["lr"], logs["accuracy"])
     run.history.append(epoch, logs)
     run.history.diagnostics = list(_merge(run.history.diagnostics, run.doc.records))
     run.callbacks.on_epoch_end(epoch, dict(logs))

@@ -70,7 +70,8 @@ class Progress:
         if self.t_last - self._last > 0.25:  # formatting the postfix every batch would cost more than it shows
             self._last = self.t_last
             rate = self.seen / max(self.t_last - self.t0, 1e-9)
-            self.bar.set_postfix_str(f"loss={mean_loss:.4f} acc={mean_acc:.4f} {rate:,.0f} img/s", refresh=False)
+            self.bar.set_postfix_str(f"loss={mean_loss:.4f} accuracy={mean_acc:.4f} {rate:,.0f} img/s",
+                                     refresh=False)  # the same metric names as the epoch's summary
         self.bar.update(1)
 
     def end_epoch(self, epoch: int, logs: dict) -> float:

@@ -41,7 +41,7 @@ def _raw(folder, name):
     return np.frombuffer(data, np.uint8, offset=16 if "images" in name else 8)
 
 
-def test_shipped_copy(shipped, shared_mnist):
+def test_shipped_copy(shipped, mnist_files):
     (x_train, y_train), (x_test, y_test) = shipped
     assert x_train.shape == (60000, 28, 28) and x_test.shape == (10000, 28, 28)
     assert y_train.shape == (60000,) and y_test.shape == (10000,)
@@ -51,9 +51,17 @@ def test_shipped_copy(shipped, shared_mnist):
     assert int((y_train == 0).sum()) == 5923 and int((y_test == 0).sum()) == 980
     assert y_train[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
     assert x_train.max() == 255 and x_train.min() == 0
-    np.testing.assert_array_equal(x_test.reshape(-1), _raw(shared_mnist, "t10k-images-idx3-ubyte"))
-    np.testing.assert_array_equal(y_train, _raw(shared_mnist, "train-labels-idx1-ubyte"))
+    np.testing.assert_array_equal(x_test.reshape(-1), _raw(mnist_files, "t10k-images-idx3-ubyte"))
+    np.testing.assert_array_equal(y_train, _raw(mnist_files, "train-labels-idx1-ubyte"))
     assert x_train.flags.writeable and x_train.flags.c_contiguous
+
+
+def test_shipped_copy_matches_an_independent_copy(shipped, reference_mnist):
+    """Skipped where no second copy exists (a user's clone): the MD5 table still guards the files."""
+    for name in FILES:
+        ours, theirs = _raw(SHIPPED_DIR / "mnist", name), _raw(reference_mnist, name)
+        assert ours.shape == theirs.shape and np.array_equal(ours, theirs), name
+    np.testing.assert_array_equal(shipped[1][0].reshape(-1), _raw(reference_mnist, "t10k-images-idx3-ubyte"))
 
 
 def test_shipped_files_match_the_checksum_table():
@@ -82,18 +90,18 @@ def _same(a, b):
         np.testing.assert_array_equal(ya, yb)
 
 
-def test_path_argument(tmp_path, shipped, shared_mnist):
-    folder = _copy(shared_mnist, tmp_path / "copy")
+def test_path_argument(tmp_path, shipped, mnist_files):
+    folder = _copy(mnist_files, tmp_path / "copy")
     _same(load_mnist(str(folder)), shipped)
 
 
-def test_decompressed_files_are_accepted(tmp_path, shipped, shared_mnist):
-    folder = _copy(shared_mnist, tmp_path / "raw", decompress=True)
+def test_decompressed_files_are_accepted(tmp_path, shipped, mnist_files):
+    folder = _copy(mnist_files, tmp_path / "raw", decompress=True)
     _same(load_mnist(path=folder), shipped)
 
 
-def test_environment_variable(tmp_path, monkeypatch, shipped, shared_mnist):
-    folder = _copy(shared_mnist, tmp_path / "env")
+def test_environment_variable(tmp_path, monkeypatch, shipped, mnist_files):
+    folder = _copy(mnist_files, tmp_path / "env")
     monkeypatch.setenv("CNNLAB_MNIST_DIR", str(folder))
     _same(load_mnist(), shipped)
     (folder / "t10k-labels-idx1-ubyte.gz").unlink()  # an explicit setting is never skipped silently
@@ -103,9 +111,9 @@ def test_environment_variable(tmp_path, monkeypatch, shipped, shared_mnist):
         load_mnist(path=folder)
 
 
-def test_path_argument_wins_over_environment(tmp_path, monkeypatch, shared_mnist):
+def test_path_argument_wins_over_environment(tmp_path, monkeypatch, mnist_files):
     monkeypatch.setenv("CNNLAB_MNIST_DIR", str(tmp_path / "nowhere"))
-    (_, y), _ = load_mnist(path=shared_mnist)
+    (_, y), _ = load_mnist(path=mnist_files)
     assert y.shape == (60000,)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_mnist()
@@ -137,10 +145,10 @@ def _linked_copy(src, dst):
     return dst
 
 
-def test_tampered_copy_fails_the_checksum(tmp_path, shared_mnist):
-    folder = _linked_copy(shared_mnist, tmp_path / "tampered")
+def test_tampered_copy_fails_the_checksum(tmp_path, mnist_files):
+    folder = _linked_copy(mnist_files, tmp_path / "tampered")
     (folder / "t10k-labels-idx1-ubyte.gz").unlink()
-    shutil.copy(shared_mnist / "t10k-labels-idx1-ubyte.gz", folder)
+    shutil.copy(mnist_files / "t10k-labels-idx1-ubyte.gz", folder)
     _tamper_labels(folder)
     with pytest.raises(ChecksumError, match="t10k-labels-idx1-ubyte.gz is corrupted: MD5 .* expected "
                                             "27ae3e4e09519cfbb04c329615203637"):
@@ -150,16 +158,16 @@ def test_tampered_copy_fails_the_checksum(tmp_path, shared_mnist):
 
 
 @pytest.mark.parametrize("problem", ["truncated", "swapped", "not gzip"])
-def test_wrong_files_are_rejected(tmp_path, shared_mnist, problem):
-    folder = _linked_copy(shared_mnist, tmp_path / problem)
+def test_wrong_files_are_rejected(tmp_path, mnist_files, problem):
+    folder = _linked_copy(mnist_files, tmp_path / problem)
     target = folder / "t10k-labels-idx1-ubyte.gz"
     target.unlink()
     if problem == "truncated":
-        data = gzip.decompress((shared_mnist / target.name).read_bytes())
+        data = gzip.decompress((mnist_files / target.name).read_bytes())
         target.write_bytes(gzip.compress(data[:-10]))
         match = "holds 9998 bytes after decompression; expected exactly 10008"
     elif problem == "swapped":
-        target.symlink_to(shared_mnist / "train-labels-idx1-ubyte.gz")
+        target.symlink_to(mnist_files / "train-labels-idx1-ubyte.gz")
         match = "holds more than 10008 bytes"
     else:
         target.write_bytes(b"\x1f\x8b" + b"\x00" * 100)
@@ -168,8 +176,8 @@ def test_wrong_files_are_rejected(tmp_path, shared_mnist, problem):
         load_mnist(folder, verify=problem == "truncated")  # sizes are checked even without verify
 
 
-def test_wrong_shape_in_header(tmp_path, shared_mnist):
-    folder = _linked_copy(shared_mnist, tmp_path / "shape")
+def test_wrong_shape_in_header(tmp_path, mnist_files):
+    folder = _linked_copy(mnist_files, tmp_path / "shape")
     (folder / "t10k-labels-idx1-ubyte.gz").unlink()
     # same byte count (10008), but int8 (dtype code 0x09) instead of uint8
     write_idx(folder / "t10k-labels-idx1-ubyte", np.zeros(10000, np.int8))

@@ -171,7 +171,10 @@ def test_cli_ctrl_c_stops_cleanly_with_a_resumable_checkpoint(tmp_path):
     out = tmp_path / "run"
     proc, stdout, stderr = _cli_interrupted(out)
     assert proc.returncode == 130, stderr
-    assert "interrupted; continue with: cnnlab train --resume" in stderr
+    # what was saved, and the exact command that continues: the same options plus --resume
+    assert f"saved {out / 'checkpoint.npz'} (epoch 2 up to batch" in stderr, stderr
+    assert (f"Resume with: cnnlab train {' '.join(_CLI_ARGS)} --out {out} --resume {out / 'checkpoint.npz'}"
+            in stderr), stderr
     assert "Traceback" not in stderr
     state = load_checkpoint(out / "checkpoint.npz")
     assert state.epoch == 1 and state.progress is not None  # saved at the batch where it stopped
@@ -247,7 +250,7 @@ def test_divergence_stops_at_the_first_non_finite_loss_and_keeps_the_last_good_c
 
 def test_cli_divergence_exits_1_naming_epoch_batch_and_layer(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "cnnlab", "train", "--model", "simple_cnn", "--optimizer", "sgd", "--lr", "1e30", "--limit",
+        [sys.executable, "-m", "cnnlab", "train", "--model", "simple_cnn", "--optimizer", "sgd", "--lr", "1e30", "--batch-size", "64", "--limit",
          "128", "--test-limit", "16", "--epochs", "2", "--seed", "0", "--quiet", "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=300, env=kr.child_env())
     assert result.returncode == 1, result.stderr

@@ -1,0 +1,46 @@
+"""Warm-up: compile the Numba kernels once, ahead of the first run (``cnnlab warmup``).
+
+On a cold Numba cache the first training batch waits ~20 s while the kernels compile; inside
+a progress bar that shows as a frozen bar with an absurd ETA. ``cnnlab train`` and ``cnnlab
+demo`` call :func:`ensure_warm` before any bar starts, so the compile happens once, announced,
+outside the bar's rate and ETA. The cache detection and timing live in ``cnnlab.engines.runtime``; the command is
+``cnnlab.cli.warmup``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from cnnlab.engines import runtime
+from cnnlab.models.zoo import get_model
+from cnnlab.training.inference import predict
+from cnnlab.training.loop import fit
+
+__all__ = ["WARMUP_MODELS", "ensure_warm", "workload"]
+
+#: the zoo models trained by ``cnnlab train`` (every MNIST code path: fused conv, plain conv,
+#: max and average pooling, batch normalization, dropout)
+WARMUP_MODELS = ("simple_cnn", "bn_cnn", "lenet5", "keras_tutorial_cnn")
+
+
+def workload() -> None:
+    """One training step of four images, one prediction and one unfused forward/backward for each model in ``WARMUP_MODELS``:
+    the same functions, dtypes and layouts as a real run, so the same kernels compile."""
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 1, 28, 28), dtype=np.float32)  # (N, 1, 28, 28)
+    y = np.arange(4, dtype=np.int64)
+    for name in WARMUP_MODELS:
+        model = get_model(name, seed=0)
+        model.compile("sgd", lr=1e-3)
+        fit(model, x, y, epochs=1, batch_size=4, verbose=0, seed=0, doctor=False)  # fused training passes
+        predict(model, x)
+        out = model.forward(x, training=True)  # the unfused passes the lab uses (saliency: d/d input)
+        model.backward(np.ones_like(out))
+
+
+def ensure_warm(say=print) -> bool:
+    """Warm the kernels up when some have no compiled code on disk; returns whether it did.
+    Call before any progress bar starts."""
+    if not runtime.cold_kernels():
+        return False
+    runtime.warmup(workload, say=say)
+    return True
