@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib import format as npy_format
 
+from cnnlab.layers import LAYER_CLASSES
 from cnnlab.utils.files import atomic_writer, check_writable_folder, fsync_dir
 
 FORMAT_NAME = "cnnlab"
@@ -216,8 +217,6 @@ def _check_names(infos: list, header: dict, path: Path) -> None:
 def _model_keys(config) -> set[str] | None:
     """The state keys (``"<index>.<attribute>"``) the layers of ``config`` may hold, from the
     classes alone (nothing is built); None when the config is not readable (load_model refuses it)."""
-    from cnnlab.layers import LAYER_CLASSES  # io sits below layers; only the class table is read
-
     layers = config.get("layers") if isinstance(config, dict) else None
     if not isinstance(layers, list):
         return None
