@@ -1,5 +1,6 @@
 """The command line, in-process through cnnlab.cli.main(argv), plus one real ``python -m cnnlab``."""
 import json
+import os
 import subprocess
 import sys
 import types
@@ -204,6 +205,8 @@ def test_model_fit_shows_its_real_options():
         assert f" {name}" in signature_line and f"{name}: " in Sequential.fit.__doc__, name
 
 
+@pytest.mark.skipif(os.environ.get("CNNLAB_NO_NUMBA", "") not in ("", "0"),
+                    reason="the warm-up reports where Numba caches the kernels: with CNNLAB_NO_NUMBA=1 there is no cache")
 def test_train_announces_the_kernel_compile_before_the_first_epoch(tmp_path, capsys, monkeypatch):
     from cnnlab.engines import runtime as backend
 
