@@ -248,7 +248,7 @@ def test_divergence_stops_at_the_first_non_finite_loss_and_keeps_the_last_good_c
 
 def test_cli_divergence_exits_1_naming_epoch_batch_and_layer(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "cnnlab", "train", "--model", "simple_cnn", "--optimizer", "sgd", "--lr", "1e30", "--limit",
+        [sys.executable, "-m", "cnnlab", "train", "--model", "simple_cnn", "--optimizer", "sgd", "--lr", "1e30", "--batch-size", "64", "--limit",
          "128", "--test-limit", "16", "--epochs", "2", "--seed", "0", "--quiet", "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=300, env=kr.child_env())
     assert result.returncode == 1, result.stderr
