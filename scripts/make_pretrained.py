@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Make the pretrained SimpleCNN that ships in the package (``cnnlab.models.zoo.simple_cnn(pretrained=True)``).
 
-Trains with the default recipe of ``cnnlab train`` (whatever ``cnnlab.cli.DEFAULTS`` says, all
+Trains with the default recipe of ``cnnlab train`` (whatever ``cnnlab.cli.train.DEFAULTS`` says, all
 60,000 MNIST training images, seed 0), then writes only the weights (no optimizer state,
 1.7 MB) with cnnlab's pickle-free ``save_model`` to ``cnnlab/models/zoo_weights/simple_cnn.npz``
 and its SHA-256 to ``cnnlab/models/zoo_weights/SHA256SUMS``, the one place the checksum lives
@@ -49,7 +49,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out-dir", type=Path, default=ROOT / "cnnlab" / "models" / "zoo_weights")
     args = parser.parse_args(argv)
 
-    from cnnlab.cli import DEFAULTS, main as cli_main
+    from cnnlab.cli import main as cli_main
+    from cnnlab.cli.train import DEFAULTS
     from cnnlab.models.io import load_model, save_model
     from cnnlab.models.pretrained import CHECKSUM_FILE
 

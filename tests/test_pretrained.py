@@ -18,14 +18,14 @@ def test_shipped_weights_match_their_checksum_and_size():
     assert path.stat().st_size <= 2_000_000
 
 
-def test_pretrained_simple_cnn_scores_at_least_99_3_percent_on_mnist_test():
+def test_pretrained_simple_cnn_scores_at_least_99_4_percent_on_mnist_test():
     from cnnlab.datasets import add_channel_axis, load_mnist, to_float
 
     model = cnnlab.models.zoo.simple_cnn(pretrained=True)
     assert model.num_parameters() == 421642
     _, (x_test, y_test) = load_mnist()
     _, accuracy = model.evaluate(add_channel_axis(to_float(x_test)), y_test.astype(np.int64))
-    assert accuracy >= 0.993, f"test accuracy {accuracy:.4f}"
+    assert accuracy >= 0.994, f"test accuracy {accuracy:.4f}"
 
 
 def test_a_corrupted_weights_file_is_refused(tmp_path, monkeypatch):

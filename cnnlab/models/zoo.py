@@ -18,7 +18,7 @@ def simple_cnn(num_classes: int = 10, *, seed: int | None = 0, dtype=np.float32,
     """The tutorials' MNIST "SimpleCNN": 421,642 parameters for 10 classes.
 
     ``pretrained=True`` loads the weights shipped with cnnlab (the default ``cnnlab train``
-    recipe, >= 99.3% on the MNIST test set; ``scripts/make_pretrained.py``), after checking
+    recipe, 99.47% on the MNIST test set; ``scripts/make_pretrained.py``), after checking
     their SHA-256 (``cnnlab.models.pretrained``); ``seed`` is then unused.
 
     Conv 1->32 3x3 pad 1, ReLU, MaxPool 2, Conv 32->64 3x3 pad 1, ReLU, MaxPool 2, Flatten,

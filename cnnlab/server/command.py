@@ -16,7 +16,7 @@ receptive fields, filters). Every number is computed by cnnlab; the page only dr
 Ctrl-C stops the server.
 
 MODEL is a saved .npz or a zoo name; the default is the pretrained SimpleCNN shipped with
-cnnlab (99.3% on MNIST). A zoo name other than simple_cnn starts with untrained, seeded weights.
+cnnlab (99.47% on MNIST). A zoo name other than simple_cnn starts with untrained, seeded weights.
 
 examples:
   cnnlab lab                                  # the pretrained SimpleCNN

@@ -1,13 +1,16 @@
 """End-to-end: the lab's pages in a real Chromium (Debian's /usr/bin/chromium, driven by Playwright).
 
 Skipped, with the reason, where Playwright or /usr/bin/chromium is missing (``.ci/run``
-installs Chromium). Each test saves a screenshot of its page into docs/screenshots/ and fails
-on any console error.
+installs Chromium). Each test saves a screenshot of its page and fails on any console error.
+Screenshots go to $CNNLAB_SCREENSHOTS if set (``CNNLAB_SCREENSHOTS=docs/screenshots`` refreshes
+the README's pictures), otherwise to a temporary folder, so a test run leaves the checkout as it was.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import socket
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -18,7 +21,7 @@ import pytest
 from cnnlab.server.encode import array_from_json as decode
 
 CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SHOTS = Path(os.environ.get("CNNLAB_SCREENSHOTS") or tempfile.mkdtemp(prefix="cnnlab-screenshots-"))
 sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need the playwright package "
                                                               "(pip install playwright; no browser download needed)")
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).is_file() or shutil.which(CHROMIUM) is None,
