@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from cnnlab.datasets.images import open_untrusted_image
-from cnnlab.datasets.preprocessing import PHOTO_WORK_SIDE, photo_to_mnist
+from cnnlab.datasets.photos import PHOTO_WORK_SIDE, photo_to_mnist
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".ico")
 #: to_mnist_like first shrinks larger pictures to at most this many pixels a side (see there)

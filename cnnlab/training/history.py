@@ -10,7 +10,7 @@ Example:
 """
 from __future__ import annotations
 
-from cnnlab.training.doctor import Diagnosis
+from cnnlab.training.diagnosis import Diagnosis
 
 
 class History:

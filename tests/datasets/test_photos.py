@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from cnnlab.datasets import load_mnist, to_mnist_like
-from cnnlab.datasets.preprocessing import estimate_background, photo_to_mnist
+from cnnlab.datasets.photos import estimate_background, photo_to_mnist
 
 SIDE = 168
 
