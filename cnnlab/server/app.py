@@ -192,6 +192,10 @@ def create_app(model, label: str = "model", *, runs_dir="runs/lab", allowed_host
         data = await read_json(request)
         return JSONResponse(await run_in_threadpool(playgrounds.pool_trace, data))
 
+    async def play_params(request):
+        data = await read_json(request)
+        return JSONResponse(await run_in_threadpool(playgrounds.parameter_counts, data))
+
     routes = [Route("/", index), Route("/api/model", _api(get_model)),
               Route("/api/predict", _api(predict), methods=["POST"]),
               Route("/api/explain", _api(explain), methods=["POST"]),
@@ -203,6 +207,7 @@ def create_app(model, label: str = "model", *, runs_dir="runs/lab", allowed_host
               Route("/api/train/status", _api(train_status)),
               Route("/api/play/conv", _api(play_conv), methods=["POST"]),
               Route("/api/play/pool", _api(play_pool), methods=["POST"]),
+              Route("/api/play/params", _api(play_params), methods=["POST"]),
               Route("/api/train/events", _api(train_events)),
               Mount("/static", StaticFiles(directory=STATIC), name="static")]
 

@@ -66,3 +66,18 @@ def test_bad_requests_get_json_naming_the_problem(client):
         r = client.post(path, json=payload)
         assert 400 <= r.status_code < 500, (payload, r.text)
         assert word in r.json()["error"], r.json()
+
+
+def test_parameter_counts_match_the_tutorials(client):
+    from cnnlab.explain import conv_parameters, dense_parameters
+
+    body = client.post("/api/play/params", json={"channels": 3, "height": 224, "width": 224, "hidden": 1000,
+                                                 "kernel": 3, "filters": 64}).json()
+    assert body["dense"] == 150_529_000 and body["conv"] == 1_792
+    big = client.post("/api/play/params", json={"channels": 3, "height": 64, "width": 64, "hidden": 512,
+                                                "kernel": 5, "filters": 64}).json()
+    assert (big["dense"], big["conv"]) == (6_291_968, 4_864)
+    assert big["dense"] == dense_parameters(3 * 64 * 64, 512) and big["conv"] == conv_parameters(3, 64, 5)
+    assert [p["dense"] for p in body["presets"]][:2] == [78_500, 100_480]
+    r = client.post("/api/play/params", json={"kernel": 0})
+    assert r.status_code == 400 and "kernel" in r.json()["error"]
