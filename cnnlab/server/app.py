@@ -12,6 +12,8 @@ Routes (all JSON unless noted):
     POST /api/train/start       settings -> starts the one training run (409 while one runs)
     POST /api/train/stop | /api/train/resume | /api/train/use
     GET  /api/train/status      the run's snapshot; /api/train/events streams it (Server-Sent Events)
+    POST /api/play/conv | /api/play/pool | /api/play/params   playground computations
+                                (cnnlab/server/playgrounds.py)
 
 Model work runs in the thread pool under one lock (layers keep caches); training runs in its
 own worker thread on its own model.
