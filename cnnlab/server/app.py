@@ -12,6 +12,8 @@ Routes (all JSON unless noted):
     POST /api/train/start       settings -> starts the one training run (409 while one runs)
     POST /api/train/stop | /api/train/resume | /api/train/use
     GET  /api/train/status      the run's snapshot; /api/train/events streams it (Server-Sent Events)
+    POST /api/play/conv | /api/play/pool | /api/play/params   playground computations
+                                (cnnlab/server/playgrounds.py)
 
 Model work runs in the thread pool under one lock (layers keep caches); training runs in its
 own worker thread on its own model.
@@ -32,7 +34,7 @@ from starlette.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from cnnlab.server import inference
+from cnnlab.server import inference, playgrounds
 from cnnlab.server.security import HostOriginGuard
 from cnnlab.server.training_worker import MODEL_DATA, MNIST_LIMIT, TrainingJob, TrainSettings
 from cnnlab.server.validation import (MAX_IMAGE_BYTES, BadRequest, check_fields, check_image_bytes, get_int,
@@ -184,6 +186,18 @@ def create_app(model, label: str = "model", *, runs_dir="runs/lab", allowed_host
                 await asyncio.sleep(EVENT_SECONDS)
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
+    async def play_conv(request):
+        data = await read_json(request)
+        return JSONResponse(await run_in_threadpool(playgrounds.conv_trace, data))
+
+    async def play_pool(request):
+        data = await read_json(request)
+        return JSONResponse(await run_in_threadpool(playgrounds.pool_trace, data))
+
+    async def play_params(request):
+        data = await read_json(request)
+        return JSONResponse(await run_in_threadpool(playgrounds.parameter_counts, data))
+
     routes = [Route("/", index), Route("/api/model", _api(get_model)),
               Route("/api/predict", _api(predict), methods=["POST"]),
               Route("/api/explain", _api(explain), methods=["POST"]),
@@ -193,6 +207,9 @@ def create_app(model, label: str = "model", *, runs_dir="runs/lab", allowed_host
               Route("/api/train/resume", _api(train_resume), methods=["POST"]),
               Route("/api/train/use", _api(train_use), methods=["POST"]),
               Route("/api/train/status", _api(train_status)),
+              Route("/api/play/conv", _api(play_conv), methods=["POST"]),
+              Route("/api/play/pool", _api(play_pool), methods=["POST"]),
+              Route("/api/play/params", _api(play_params), methods=["POST"]),
               Route("/api/train/events", _api(train_events)),
               Mount("/static", StaticFiles(directory=STATIC), name="static")]
 
