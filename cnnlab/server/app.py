@@ -12,8 +12,8 @@ Routes (all JSON unless noted):
     POST /api/train/start       settings -> starts the one training run (409 while one runs)
     POST /api/train/stop | /api/train/resume | /api/train/use
     GET  /api/train/status      the run's snapshot; /api/train/events streams it (Server-Sent Events)
-    POST /api/play/conv | /api/play/pool | /api/play/params   playground computations
-                                (cnnlab/server/playgrounds.py)
+    POST /api/play/<name>       a playground's computation (``playgrounds.ENDPOINTS``: conv, pool,
+                                params, ...): settings -> every number the page draws
 
 Model work runs in the thread pool under one lock (layers keep caches); training runs in its
 own worker thread on its own model.
@@ -186,17 +186,12 @@ def create_app(model, label: str = "model", *, runs_dir="runs/lab", allowed_host
                 await asyncio.sleep(EVENT_SECONDS)
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
-    async def play_conv(request):
-        data = await read_json(request)
-        return JSONResponse(await run_in_threadpool(playgrounds.conv_trace, data))
-
-    async def play_pool(request):
-        data = await read_json(request)
-        return JSONResponse(await run_in_threadpool(playgrounds.pool_trace, data))
-
-    async def play_params(request):
-        data = await read_json(request)
-        return JSONResponse(await run_in_threadpool(playgrounds.parameter_counts, data))
+    def play(compute):
+        async def endpoint(request):
+            data = await read_json(request)
+            return JSONResponse(await run_in_threadpool(compute, data))
+        endpoint.__name__ = f"play_{compute.__name__}"
+        return endpoint
 
     routes = [Route("/", index), Route("/api/model", _api(get_model)),
               Route("/api/predict", _api(predict), methods=["POST"]),
@@ -207,10 +202,9 @@ def create_app(model, label: str = "model", *, runs_dir="runs/lab", allowed_host
               Route("/api/train/resume", _api(train_resume), methods=["POST"]),
               Route("/api/train/use", _api(train_use), methods=["POST"]),
               Route("/api/train/status", _api(train_status)),
-              Route("/api/play/conv", _api(play_conv), methods=["POST"]),
-              Route("/api/play/pool", _api(play_pool), methods=["POST"]),
-              Route("/api/play/params", _api(play_params), methods=["POST"]),
               Route("/api/train/events", _api(train_events)),
+              *(Route(f"/api/play/{name}", _api(play(compute)), methods=["POST"])
+                for name, compute in playgrounds.ENDPOINTS.items()),
               Mount("/static", StaticFiles(directory=STATIC), name="static")]
 
     async def not_found(request, exc):

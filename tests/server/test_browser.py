@@ -1,94 +1,21 @@
-"""End-to-end: the lab's pages in a real Chromium (Debian's /usr/bin/chromium, driven by Playwright).
+"""End-to-end: the lab's Draw, Why, Train and Model pages in a real Chromium.
 
-Skipped, with the reason, where Playwright or /usr/bin/chromium is missing (``.ci/run``
-installs Chromium). Each test saves a screenshot of its page and fails on any console error.
-Screenshots go to $CNNLAB_SCREENSHOTS if set (``CNNLAB_SCREENSHOTS=docs/screenshots`` refreshes
-the README's pictures), otherwise to a temporary folder, so a test run leaves the checkout as it was.
+The browser fixtures (``lab``, ``browser``, ``page``, ``shot``) are in conftest.py: they skip,
+with the reason, where Playwright or /usr/bin/chromium is missing, fail a test on any console
+error, and save screenshots to $CNNLAB_SCREENSHOTS or a temporary folder.
 """
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import tempfile
-import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from cnnlab.server.encode import array_from_json as decode
 
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(os.environ.get("CNNLAB_SCREENSHOTS") or tempfile.mkdtemp(prefix="cnnlab-screenshots-"))
-sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need the playwright package "
-                                                              "(pip install playwright; no browser download needed)")
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).is_file() or shutil.which(CHROMIUM) is None,
-                                reason=f"the browser tests drive Debian's Chromium at {CHROMIUM}, which is missing "
-                                       f"(apt-get install -y chromium)")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def lab(tmp_path):
-    """A real uvicorn server with the pretrained SimpleCNN on a free port, in a thread."""
-    import uvicorn
-
-    import cnnlab
-    from cnnlab.server import create_app
-
-    port = _free_port()
-    app = create_app(cnnlab.models.zoo.simple_cnn(pretrained=True), "simple_cnn (pretrained)", runs_dir=tmp_path / "runs",
-                     allowed_hosts={f"127.0.0.1:{port}"})
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    yield app, f"http://127.0.0.1:{port}/"
-    server.should_exit = True
-    thread.join(10)
-    app.state.job.join(30)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser, lab):
-    """A page on the lab, its Draw page loaded; fails the test on any console error."""
-    _, url = lab
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    errors = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url)
-    page.wait_for_selector("#predicted[data-request='1']")
-    yield page
-    page.close()
-    assert errors == [], f"console errors: {errors}"
-
 
 def _settle(page):
     page.wait_for_function("() => !window.labState.busy && !window.labState.pending")
-
-
-def _shot(page, name):
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def _draw_seven(page):
@@ -104,7 +31,7 @@ def _draw_seven(page):
     _settle(page)
 
 
-def test_draw_shows_what_model_predict_gives(page, lab):
+def test_draw_shows_what_model_predict_gives(page, lab, shot):
     app, _ = lab
     _draw_seven(page)
     state = page.evaluate("window.labState.draw")
@@ -120,7 +47,7 @@ def test_draw_shows_what_model_predict_gives(page, lab):
     assert page.locator("#predicted").get_attribute("data-class") == str(int(np.argmax(expected)))
     assert page.locator("#feature-maps .layer").count() == 6
     assert page.locator("#feature-maps .layer[data-layer='3'] .maps canvas").count() == 64
-    _shot(page, "draw")
+    shot(page, "draw")
 
 
 def test_an_upload_goes_through_predicts_preprocessing(page, tmp_path):
@@ -139,7 +66,7 @@ def test_an_upload_goes_through_predicts_preprocessing(page, tmp_path):
     assert np.array_equal(pixels, load_image(path))
 
 
-def test_click_a_unit_forward_sum_equals_the_feature_map_value(page, lab):
+def test_click_a_unit_forward_sum_equals_the_feature_map_value(page, lab, shot):
     app, _ = lab
     _draw_seven(page)
     layer0 = page.evaluate("window.labState.draw.layers[0]")
@@ -161,17 +88,17 @@ def test_click_a_unit_forward_sum_equals_the_feature_map_value(page, lab):
     assert shown_sum == pytest.approx(value, rel=1e-5, abs=1e-5)
     assert shown_value == pytest.approx(value, rel=1e-5, abs=1e-5)
     assert page.locator("#why-window .grid3").count() == 3  # patch, filter, products
-    _shot(page, "why")
+    shot(page, "why")
     # a deeper unit, through a max pool: the pool's choice is stated
     page.click("#tab-draw")
     page.locator("#feature-maps .layer[data-layer='5'] .maps canvas").nth(10).click(position={"x": 28, "y": 28})
     page.wait_for_selector("#why-title[data-count='2']")
     assert "max pool" in page.locator("#why-forward").inner_text()
     assert page.locator("#why-steps figure").count() == 4  # after conv2, pool1 (the routing), relu1, conv1
-    _shot(page, "why_deep")
+    shot(page, "why_deep")
 
 
-def test_a_toy_training_runs_to_completion_from_the_page(page):
+def test_a_toy_training_runs_to_completion_from_the_page(page, shot):
     page.click("#tab-train")
     page.select_option("#t-model", "lines_cnn")
     page.fill("#t-epochs", "4")
@@ -181,7 +108,7 @@ def test_a_toy_training_runs_to_completion_from_the_page(page):
     assert int(page.locator("#t-acc").get_attribute("data-points")) > 4
     assert "test accuracy" in page.locator("#t-status").inner_text()
     assert page.locator("#t-filters .maps canvas").count() >= 4
-    _shot(page, "train")
+    shot(page, "train")
     page.click("#t-use")
     page.wait_for_selector("#model-label:has-text('lines_cnn')")
     page.wait_for_selector("#page-draw:not([hidden])")
@@ -189,9 +116,9 @@ def test_a_toy_training_runs_to_completion_from_the_page(page):
     assert len(page.evaluate("window.labState.draw.probabilities")) == 2
 
 
-def test_model_page(page):
+def test_model_page(page, shot):
     page.click("#tab-model")
     page.wait_for_selector("#m-layers tr >> nth=10")
     assert "421,642" in page.locator("#m-title").inner_text()
     assert page.locator("#m-filters canvas.mosaic").count() == 2
-    _shot(page, "model")
+    shot(page, "model")

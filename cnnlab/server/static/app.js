@@ -30,6 +30,24 @@ export function showPage(name) {
     document.getElementById(tab.getAttribute("aria-controls")).hidden = !on;
   }
   if (name === "model") loadModel();
+  if (name.startsWith("play-")) openPlayground(name.slice(5));
+}
+
+const openedPlaygrounds = new Set();
+
+/** A playground's page is built by its own module, static/play/<name>.js (export init(section)),
+ * with its own static/play/<name>.css, both loaded the first time its tab is opened. */
+async function openPlayground(name) {
+  if (openedPlaygrounds.has(name)) return;
+  openedPlaygrounds.add(name);
+  const css = document.createElement("link");
+  css.rel = "stylesheet";
+  css.href = `/static/play/${name}.css`;
+  document.head.append(css);
+  const module = await import(`./play/${name}.js`);
+  const section = document.getElementById(`page-play-${name}`);
+  await module.init(section);
+  section.dataset.ready = "1"; // the browser tests wait for this
 }
 
 /** Ask "why?" about a unit: switch to the Why page and explain it. */
