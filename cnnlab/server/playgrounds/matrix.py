@@ -44,6 +44,6 @@ def conv_as_matrix(data: dict) -> dict:
             "stride": stride, "padding": padding, "windows": windows,
             "product": product.tolist(), "conv": out.tolist(), "conv_flat": out.ravel().tolist(),
             "max_abs_difference": float(np.abs(product - out.ravel()).max()),
-            "counts": {"entries": int(M.size), "slots": int((index >= 0).sum()), "nonzero": int(np.count_nonzero(M)),
-                       "distinct_weights": int(w.size), "rows": M.shape[0], "cols": M.shape[1],
-                       "per_row": [int(n) for n in (index >= 0).sum(axis=1)]}}
+            "counts": {"entries": int(M.size), "slots": int((index >= 0).sum()), "empty": int((index < 0).sum()),
+                       "nonzero": int(np.count_nonzero(M)), "distinct_weights": int(w.size), "rows": M.shape[0],
+                       "cols": M.shape[1], "per_row": [int(n) for n in (index >= 0).sum(axis=1)]}}
