@@ -74,3 +74,36 @@ def test_pooling_keeps_even_shifts_and_loses_odd_ones(page, open_playground, sho
     np.testing.assert_allclose(shown_map(section, "pooled of shifted"), pooled[0, 0])
     assert "not a multiple" in section.locator(".eq-verdict").inner_text()
     shot(page, "play_equivariance_pool_odd")
+
+
+def test_the_kernel_menu_is_cnnlabs_and_changes_the_maps(page, open_playground):
+    from cnnlab.lab.filters import KERNELS
+
+    section = open_playground("equivariance")
+    page.wait_for_selector("#page-play-equivariance[data-request='1']")
+    values = section.locator("#eq-kernel option").evaluate_all("opts => opts.map(o => o.value)")
+    assert values == sorted(KERNELS)
+    page.select_option("#eq-kernel", "horizontal_edge")
+    page.wait_for_selector("#page-play-equivariance[data-request='2']")
+    image = np.kron(edge_image() / 10, np.ones((4, 4)))
+    out, _ = conv2d_forward(image[None, None], KERNELS["horizontal_edge"][None, None].copy(), None, padding=(1, 1))
+    np.testing.assert_allclose(shown_map(section, "conv x"), out[0, 0])
+
+
+def test_an_mnist_digit_shifted_8_px(page, open_playground, shot):
+    from cnnlab.datasets import load_mnist
+
+    section = open_playground("equivariance")
+    page.wait_for_selector("#page-play-equivariance[data-request='1']")
+    page.select_option("#eq-preset", "digit")
+    page.wait_for_selector("#page-play-equivariance[data-request='2']")
+    page.fill("#eq-digit", "3")
+    page.press("#eq-digit", "Enter")
+    page.wait_for_selector("#page-play-equivariance[data-request='3']")
+    set_shift(page, 8, 4)
+    (_, _), (x_test, _) = load_mnist()
+    image = x_test[3] / 255.0
+    np.testing.assert_allclose(shown_map(section, "x"), image, atol=5e-4)  # the page writes 3 decimals
+    diff = conv_same(shift_right(image, 8)) - shift_right(conv_same(image), 8)
+    assert float(section.locator("#eq-max-diff").inner_text()) == round(float(np.abs(diff).max()), 3)
+    shot(page, "play_equivariance_digit")

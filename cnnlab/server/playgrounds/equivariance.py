@@ -114,4 +114,5 @@ def equivariance_play(data: dict) -> dict:
         "pool_unchanged_fraction": stats["pool_unchanged_fraction"],
         "conv_relative_change": stats["conv_relative_change"],
         "pool_relative_change": stats["pool_relative_change"],
+        "kernels": sorted(KERNELS),
     }

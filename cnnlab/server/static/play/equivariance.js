@@ -2,8 +2,6 @@
 // The server (cnnlab/server/playgrounds/equivariance.py) computes every number; this file only draws.
 import { divergingColor, el, fmt, grid, play } from "./common.js";
 
-const KERNELS = ["vertical_edge", "horizontal_edge", "diagonal_edge_main", "diagonal_edge_anti", "sobel_x", "sobel_y",
-  "laplacian", "sharpen", "box_blur", "gaussian_blur", "identity"];
 const settings = { preset: "edge", digit: 0, kernel: "vertical_edge", shift: 5, direction: "right" };
 let view = null;
 let asked = 0, answered = 0; // request counter: a slow answer to an old slider position is dropped
@@ -44,7 +42,7 @@ function buildControls() {
     el("label", {}, "input ", select("eq-preset", [["edge", "edge (7×7 example, 4× larger)"], ["O", "O (6×6, 3× larger)"],
       ["X", "X (6×6, 3× larger)"], ["digit", "MNIST test digit"]], "preset")),
     el("label", {}, "digit # ", digit),
-    el("label", {}, "kernel ", select("eq-kernel", KERNELS.map((k) => [k, k.replaceAll("_", " ")]), "kernel")),
+    el("label", {}, "kernel ", select("eq-kernel", [[settings.kernel, settings.kernel.replaceAll("_", " ")]], "kernel")),
     el("label", {}, "direction ", select("eq-direction", [["right", "right"], ["down", "down"], ["diagonal", "down-right"]], "direction")),
     el("label", { class: "eq-slider" }, "shift ", slider, shiftLabel));
 }
@@ -69,6 +67,7 @@ async function update() {
 // ----- drawing ---------------------------------------------------------------------------
 
 function draw(result) {
+  fillKernelChoices(result.kernels);
   const [dy, dx] = result.shift;
   const moved = `shift (${dy} down, ${dx} right)`;
   view.inputs.replaceChildren(panel("x", inkMap(result.image, "x")), panel(`${moved} x`, inkMap(result.shifted, "shift x")));
@@ -114,6 +113,14 @@ function drawPool(r) {
       `${fmt(r.conv_unchanged_fraction)}, after pooling ${fmt(r.pool_unchanged_fraction)}`, "eq-unchanged"),
     line("relative change at the same positions: after conv",
       `${fmt(r.conv_relative_change)}, after pooling ${fmt(r.pool_relative_change)}`, "eq-relative"));
+}
+
+/** The kernel menu lists cnnlab.lab.filters.KERNELS, as the server names them. */
+function fillKernelChoices(names) {
+  const menu = view.section.querySelector("#eq-kernel");
+  if (menu.options.length === names.length) return;
+  menu.replaceChildren(...names.map((k) => el("option", { value: k, text: k.replaceAll("_", " ") })));
+  menu.value = settings.kernel;
 }
 
 function panel(title, content) {
