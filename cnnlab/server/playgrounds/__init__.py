@@ -8,14 +8,18 @@ raises ``BadRequest`` naming what was expected and what was received, before any
 from __future__ import annotations
 
 from cnnlab.server.playgrounds.conv import conv_trace
+from cnnlab.server.playgrounds.conv_presets import conv_presets
 from cnnlab.server.playgrounds.params import parameter_counts
-from cnnlab.server.playgrounds.pool import pool_trace
+from cnnlab.server.playgrounds.pool import pool_presets, pool_trace
 
 #: URL name -> computation; app.py serves each as POST /api/play/<name>
 ENDPOINTS = {
     "conv": conv_trace,
     "pool": pool_trace,
+    "pool-presets": pool_presets,
     "params": parameter_counts,
 }
 
-__all__ = ["ENDPOINTS", "conv_trace", "pool_trace", "parameter_counts"]
+#: conv_presets(model, label) reads the live model: app.py serves it as GET /api/play/conv-presets
+
+__all__ = ["ENDPOINTS", "conv_trace", "conv_presets", "pool_trace", "pool_presets", "parameter_counts"]
