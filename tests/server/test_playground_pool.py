@@ -31,6 +31,7 @@ def test_ties_route_to_the_first_maximum(client):
     ties = client.post("/api/play/pool-presets", json={}).json()["ties"]
     body = client.post("/api/play/pool", json={"image": ties["image"], "upstream": ties["upstream"]}).json()
     assert [w["ties"] for w in body["windows"]] == [4, 2, 1, 2]
+    assert body["windows"][1]["tied"] == [[1, 2], [1, 3]]
     assert [w["chosen"] for w in body["windows"]] == [[0, 0], [1, 2], [3, 0], [2, 2]]
     assert body["grad_input"][0][0] == 2 and body["grad_input"][1][1] == 0  # first in row-major order wins
 

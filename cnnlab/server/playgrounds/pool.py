@@ -17,7 +17,8 @@ def pool_trace(data: dict) -> dict:
     Request: ``image`` (H, W); ``kind`` max|avg; ``size`` 1-4; ``stride`` 1-4; optional
     ``upstream`` (H_out, W_out). Returns output, per window its origin and (max) the position
     chosen (first maximum in row-major order: the tie rule of ``maxpool2d_forward``), and the
-    input gradient from ``maxpool2d_backward`` / ``avgpool2d_backward``. Per window also its
+    input gradient from ``maxpool2d_backward`` / ``avgpool2d_backward``. Per max window ``tied``: every
+    position holding the maximum. Per window also its
     ``upstream`` value and ``routes``: [[row, col, amount], ...], the backward op run on that window's
     gradient alone; and, for grids of at most ``RUNNING_LIMIT`` numbers, ``grad_steps``: the input
     gradient after the first k+1 windows (overlapping windows add up).
@@ -50,7 +51,9 @@ def pool_trace(data: dict) -> dict:
             if kind == "max":
                 k = int(np.argmax(win))  # first maximum, row-major
                 item["chosen"] = [r + k // size, c + k % size]
-                item["ties"] = int((win == win.max()).sum())
+                tied = np.argwhere(win == win.max())  # (ties, 2), row-major
+                item["ties"] = len(tied)
+                item["tied"] = [[r + int(i), c + int(j)] for i, j in tied]
             windows.append(item)
     result = {"output": out.tolist(), "upstream": up[0].tolist(), "grad_input": dx.tolist(), "kind": kind,
               "size": size, "stride": stride, "windows": windows}
