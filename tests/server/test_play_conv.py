@@ -7,29 +7,7 @@ import pytest
 from cnnlab.datasets import worked_examples as we
 from cnnlab.lab import filters
 from cnnlab.ops.reference import conv2d_forward_naive
-
-
-def read_grid(table) -> np.ndarray:
-    """The numbers of a grid table (text cells or <input> cells) as a float array (rows, cols)."""
-    rows = table.evaluate("t => [...t.rows].map(r => [...r.cells].map(c => c.querySelector('input') ? "
-                          "c.querySelector('input').value : c.textContent))")
-    return np.array([[float(v.replace(",", "")) if v.strip() else np.nan for v in row] for row in rows])
-
-
-def updates(section) -> int:
-    return int(section.get_attribute("data-updates") or 0)
-
-
-def change(section, selector, value, action="fill"):
-    """Set a control and wait for the page's next server answer."""
-    before = updates(section)
-    control = section.locator(selector)
-    if action == "select":
-        control.select_option(value)
-    else:
-        control.fill(str(value))
-        control.dispatch_event("change")
-    section.page.wait_for_function(f"document.querySelector('#page-play-conv').dataset.updates > {before}")
+from tests.server.play_helpers import change, grid_of, open_and_wait, updates, wait_for_update
 
 
 def expected_conv(image, kernel, stride=1, padding=0, bias=0.0) -> np.ndarray:
@@ -45,21 +23,18 @@ def scrub_to(section, index):
 
 @pytest.fixture
 def conv(open_playground):
-    section = open_playground("conv")
-    section.page.wait_for_function("document.querySelector('#page-play-conv').dataset.updates >= 1")
-    return section
+    return open_and_wait(open_playground, "conv")
 
 
 def test_the_edge_example_gives_30_at_the_edge(page, conv, shot):
-    out = conv.locator("table[aria-label=output]")
     scrub_to(conv, 24)  # the last position: every output cell is filled in
-    np.testing.assert_array_equal(read_grid(out), expected_conv(we.edge_image(), filters.vertical_edge))
-    assert read_grid(out)[0].tolist() == [0, 30, 30, 0, 0]
+    np.testing.assert_array_equal(grid_of(conv, "output"), expected_conv(we.edge_image(), filters.vertical_edge))
+    assert grid_of(conv, "output")[0].tolist() == [0, 30, 30, 0, 0]
     assert conv.locator(".formula-rows").inner_text() == "floor((7 + 2*0 - 3) / 1) + 1 = 5"
     assert conv.locator(".badge").inner_text() == "valid"
     scrub_to(conv, 1)  # output (0, 1): the window straddles the edge
     assert conv.locator(".equation .value").inner_text() == "30"
-    products = read_grid(conv.locator("table[aria-label='products channel 0']"))
+    products = grid_of(conv, "products channel 0")
     np.testing.assert_array_equal(products, we.edge_image()[0:3, 1:4] * filters.vertical_edge)
     assert conv.locator("table[aria-label=output] td.unreached").count() == 25 - 2
     shot(page, "play_conv")
@@ -85,15 +60,15 @@ def test_stride_padding_kernel_and_edits_change_the_result(page, conv, shot):
     change(conv, ".bias", 1.5)
     image = we.edge_image()
     conv.locator(".scrub").fill("15")
-    out = read_grid(conv.locator("table[aria-label=output]"))
+    out = grid_of(conv, "output")
     np.testing.assert_array_equal(out, expected_conv(image, we.TUTORIAL_DIAGONAL, 2, 1, 1.5))
     before = updates(conv)
     cell = conv.locator("table[aria-label='input channel 0'] td[data-row='4'][data-col='5'] input")
     cell.fill("7")
     cell.dispatch_event("change")
-    page.wait_for_function(f"document.querySelector('#page-play-conv').dataset.updates > {before}")
+    wait_for_update(conv, before)
     image[3, 4] = 7
-    out = read_grid(conv.locator("table[aria-label=output]"))
+    out = grid_of(conv, "output")
     np.testing.assert_array_equal(out, expected_conv(image, we.TUTORIAL_DIAGONAL, 2, 1, 1.5))
     change(conv, ".padding", 1)
     change(conv, ".stride", 1)
@@ -127,6 +102,6 @@ def test_learned_filter_and_mnist_digit(page, conv, lab, shot):
     presets = page.evaluate("fetch('/api/play/conv-presets').then(r => r.json())")
     digit = np.array(presets["inputs"]["mnist"]["image"][0])
     conv.locator(".scrub").fill("323")
-    np.testing.assert_allclose(read_grid(conv.locator("table[aria-label=output]")),
+    np.testing.assert_allclose(grid_of(conv, "output"),
                                expected_conv(digit, w, bias=b), atol=5e-4)  # the page writes 3 decimals
     shot(page, "play_conv_mnist_learned")

@@ -6,36 +6,12 @@ import pytest
 
 from cnnlab.datasets import worked_examples as we
 from cnnlab.ops.reference import avgpool2d_forward_naive, maxpool2d_backward_naive, maxpool2d_forward_naive
-from tests.server.test_play_conv import read_grid
-
-SECTION = "document.querySelector('#page-play-pool')"
-
-
-def updates(section) -> int:
-    return int(section.get_attribute("data-updates") or 0)
-
-
-def change(section, selector, value, action="fill"):
-    """Set a control and wait for the page's next server answer."""
-    before = updates(section)
-    control = section.locator(selector)
-    if action == "select":
-        control.select_option(value)
-    else:
-        control.fill(str(value))
-        control.dispatch_event("change")
-    section.page.wait_for_function(f"{SECTION}.dataset.updates > {before}")
-
-
-def grid_of(section, label) -> np.ndarray:
-    return read_grid(section.locator(f"table[aria-label='{label}']"))
+from tests.server.play_helpers import change, grid_of, open_and_wait, updates, wait_for_update
 
 
 @pytest.fixture
 def pool(open_playground):
-    section = open_playground("pool")
-    section.page.wait_for_function(f"{SECTION}.dataset.updates >= 1")
-    return section
+    return open_and_wait(open_playground, "pool")
 
 
 def test_tutorial_example_and_its_erratum(page, pool, shot):
@@ -73,7 +49,7 @@ def test_backward_routes_the_upstream_gradient(page, pool, shot):
     cell = pool.locator("table[aria-label=upstream] td[data-row='1'][data-col='1'] input")
     cell.fill("-4")
     cell.dispatch_event("change")
-    page.wait_for_function(f"{SECTION}.dataset.updates > {before}")
+    wait_for_update(pool, before)
     assert grid_of(pool, "input gradient")[3, 2] == -4
 
 

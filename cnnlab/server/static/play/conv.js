@@ -2,7 +2,8 @@
 // The server (POST /api/play/conv) computes the trace: padded input, per-position products and
 // per-channel partial sums, the output and its size formula; this module only draws it.
 import { api, showMessage } from "../app.js";
-import { el, fmt, grid, play } from "./common.js";
+import { el, grid, play } from "./common.js";
+import { labelled, num, numberInput, select } from "./form.js";
 import { stepper } from "./stepper.js";
 
 const state = {
@@ -29,22 +30,6 @@ export async function init(section) {
 }
 
 // ---- controls -------------------------------------------------------------------------------
-
-function select(cls, options, onChange) {
-  const node = el("select", { class: cls, onchange: () => onChange(node.value) },
-    ...options.map(([value, text]) => el("option", { value, text })));
-  return node;
-}
-
-function numberInput(cls, min, max, value, onChange, step = "1") {
-  const node = el("input", { type: "number", class: cls, min, max, step, value: String(value) });
-  node.addEventListener("change", () => onChange(Number(node.value)));
-  return node;
-}
-
-function labelled(text, control) {
-  return el("label", {}, text, control);
-}
 
 function controls() {
   const inputs = Object.entries(state.presets.inputs).map(([k, p]) => [k, p.name]);
@@ -191,11 +176,6 @@ function render() {
   ui.kernelNote.textContent = state.kernelKey === "learned"
     ? `${learned.model}, layer ${learned.layer}, filter ${ui.filter.value} (its bias is in "bias")` : "";
   renderSize(t);
-}
-
-/** fmt, but a negative zero (10 x -0 weights) is written 0. */
-function num(v) {
-  return fmt(v === 0 ? 0 : v);
 }
 
 function figure(caption, node) {

@@ -2,7 +2,8 @@
 // upstream gradient goes backward. The server (POST /api/play/pool) computes the output, each
 // window's chosen cell, ties and gradient routes, and the input gradient; this module draws them.
 import { showMessage } from "../app.js";
-import { el, fmt, grid, play } from "./common.js";
+import { el, grid, play } from "./common.js";
+import { labelled, num, numberInput, select } from "./form.js";
 import { stepper } from "./stepper.js";
 
 const state = { presets: null, presetKey: "tutorial", image: null, upstream: null, trace: null, requests: 0 };
@@ -21,22 +22,6 @@ export async function init(section) {
 }
 
 // ---- controls -------------------------------------------------------------------------------
-
-function labelled(text, control) {
-  return el("label", {}, text, control);
-}
-
-function select(cls, options, onChange) {
-  const node = el("select", { class: cls, onchange: () => onChange(node.value) },
-    ...options.map(([value, text]) => el("option", { value, text })));
-  return node;
-}
-
-function numberInput(cls, min, max, value, onChange) {
-  const node = el("input", { type: "number", class: cls, min, max, step: "1", value: String(value) });
-  node.addEventListener("change", () => onChange(Number(node.value)));
-  return node;
-}
 
 function controls() {
   const presets = Object.entries(state.presets).map(([k, p]) => [k, p.name]);
@@ -106,10 +91,6 @@ function panels() {
     el("div", { class: "panel" }, el("h3", { text: "Input gradient dL/dx so far" }), ui.grad),
     el("div", { class: "panel grow" }, el("h3", { text: "Where this gradient goes" }), ui.route));
   return el("div", { class: "pool-panels" }, forward, backward, ui.arrows);
-}
-
-function num(v) {
-  return fmt(v === 0 ? 0 : v); // no "-0"
 }
 
 function render() {
