@@ -48,6 +48,20 @@ def test_stepping_moves_the_window(page, conv):
     assert conv.locator("table[aria-label='input channel 0'] td.window").first.get_attribute("data-col") == "1"
     assert "position 2 of 25" in conv.locator(".where").inner_text()
     assert conv.locator("table[aria-label=output] td.unreached").count() == 23
+    conv.locator("button.play-toggle").click()  # Play runs on by itself; Pause stops it
+    page.wait_for_function("document.querySelector('#page-play-conv .scrub').value >= 4")
+    conv.locator("button.play-toggle").click()
+    assert conv.locator("button.play-toggle").inner_text() == "Play"
+
+
+def test_typed_grid_resizes(page, conv, shot):
+    change(conv, ".input-preset", "typed", "select")
+    assert grid_of(conv, "input channel 0").shape == (6, 6) and np.all(grid_of(conv, "input channel 0") == 0)
+    change(conv, ".rows", 5)
+    change(conv, ".cols", 9)
+    assert conv.locator(".formula-rows").inner_text() == "floor((5 + 2*0 - 3) / 1) + 1 = 3"
+    assert conv.locator(".formula-cols").inner_text() == "floor((9 + 2*0 - 3) / 1) + 1 = 7"
+    assert grid_of(conv, "output").shape == (3, 7)
 
 
 def test_stride_padding_kernel_and_edits_change_the_result(page, conv, shot):
