@@ -78,11 +78,19 @@ function syncSizeInputs() {
   ui.cols.value = state.image[0][0].length;
 }
 
+/** A number input's value as an integer within its min / max. */
+function clamped(input) {
+  const v = Math.round(Number(input.value));
+  const lo = Number(input.min), hi = Number(input.max);
+  return Number.isFinite(v) ? Math.max(lo, Math.min(hi, v)) : lo;
+}
+
 /** Crop or extend (with zeros) the input to the rows / columns / channels asked for. */
 function resize() {
-  const [C, H, W] = [ui.channels, ui.rows, ui.cols].map((n, i) => Math.max(Number(n.min), Math.min(Number(n.max), Number(n.value) || [1, 2, 2][i])));
-  state.image = Array.from({ length: C }, (_, c) => Array.from({ length: H }, (_, r) => Array.from({ length: W },
-    (_, k) => (state.image[c] && state.image[c][r] && state.image[c][r][k] !== undefined ? state.image[c][r][k] : 0))));
+  const [C, H, W] = [ui.channels, ui.rows, ui.cols].map(clamped);
+  const old = (c, r, k) => state.image[c]?.[r]?.[k] ?? 0;
+  state.image = Array.from({ length: C }, (_, c) =>
+    Array.from({ length: H }, (_, r) => Array.from({ length: W }, (_, k) => old(c, r, k))));
   ui.input.value = "typed";
   syncSizeInputs();
   if (state.kernel.length !== C) setKernel(state.kernelKey);
@@ -96,7 +104,8 @@ function setKernel(key) {
   if (key === "custom") {
     base = state.kernel[0];
   } else if (key === "learned" && learned) {
-    const f = Number(ui.filter.value);
+    const f = clamped(ui.filter);
+    ui.filter.value = String(f);
     base = learned.filters[f][0]; // (KH, KW) of input channel 0: the lab's models read one channel
     bias = learned.biases[f];
   } else {
