@@ -14,6 +14,7 @@ Routes (all JSON unless noted):
     GET  /api/train/status      the run's snapshot; /api/train/events streams it (Server-Sent Events)
     POST /api/play/<name>       a playground's computation (``playgrounds.ENDPOINTS``: conv, pool,
                                 params, ...): settings -> every number the page draws
+    GET  /api/play/conv-presets the Convolution page's presets, with the live model's first filters
 
 Model work runs in the thread pool under one lock (layers keep caches); training runs in its
 own worker thread on its own model.
@@ -186,6 +187,12 @@ def create_app(model, label: str = "model", *, runs_dir="runs/lab", allowed_host
                 await asyncio.sleep(EVENT_SECONDS)
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
+    async def conv_presets(request):
+        def work():
+            with live.lock:
+                return playgrounds.conv_presets(live.model, live.label)
+        return JSONResponse(await run_in_threadpool(work))
+
     def play(compute):
         async def endpoint(request):
             data = await read_json(request)
@@ -203,6 +210,7 @@ def create_app(model, label: str = "model", *, runs_dir="runs/lab", allowed_host
               Route("/api/train/use", _api(train_use), methods=["POST"]),
               Route("/api/train/status", _api(train_status)),
               Route("/api/train/events", _api(train_events)),
+              Route("/api/play/conv-presets", _api(conv_presets)),
               *(Route(f"/api/play/{name}", _api(play(compute)), methods=["POST"])
                 for name, compute in playgrounds.ENDPOINTS.items()),
               Mount("/static", StaticFiles(directory=STATIC), name="static")]

@@ -8,21 +8,25 @@ raises ``BadRequest`` naming what was expected and what was received, before any
 from __future__ import annotations
 
 from cnnlab.server.playgrounds.conv import conv_trace
+from cnnlab.server.playgrounds.conv_presets import conv_presets
 from cnnlab.server.playgrounds.equivariance import equivariance_play
 from cnnlab.server.playgrounds.matrix import conv_as_matrix
 from cnnlab.server.playgrounds.ox import ox_pipeline
 from cnnlab.server.playgrounds.params import parameter_counts
-from cnnlab.server.playgrounds.pool import pool_trace
+from cnnlab.server.playgrounds.pool import pool_presets, pool_trace
 
 #: URL name -> computation; app.py serves each as POST /api/play/<name>
 ENDPOINTS = {
     "conv": conv_trace,
     "pool": pool_trace,
+    "pool-presets": pool_presets,
     "params": parameter_counts,
     "ox": ox_pipeline,
     "equivariance": equivariance_play,
     "matrix": conv_as_matrix,
 }
 
-__all__ = ["ENDPOINTS", "conv_trace", "pool_trace", "parameter_counts", "ox_pipeline", "equivariance_play",
-           "conv_as_matrix"]
+#: conv_presets(model, label) reads the live model: app.py serves it as GET /api/play/conv-presets
+
+__all__ = ["ENDPOINTS", "conv_trace", "conv_presets", "pool_trace", "pool_presets", "parameter_counts", "ox_pipeline",
+           "equivariance_play", "conv_as_matrix"]

@@ -13,7 +13,9 @@ def conv_trace(data: dict) -> dict:
 
     Request: ``image`` (C, H, W) or (H, W); ``kernel`` (C, K, K) or (K, K); ``stride`` 1-3;
     ``padding`` 0-3; ``bias``. Returns the padded input, output (H_out, W_out) from
-    ``conv2d_forward`` and per position the window origin, per-channel products and partial sums.
+    ``conv2d_forward`` and per position the window origin, per-channel products and partial sums;
+    the output-size formula for rows and columns, and ``label``: "same" when the output keeps the
+    input's size, "valid" when there is no padding (else "padded").
     """
     check_fields(data, {"image", "kernel", "stride", "padding", "bias"})
     x = get_grid(data, "image")
@@ -37,7 +39,10 @@ def conv_trace(data: dict) -> dict:
             products = xp[:, r:r + KH, c:c + KW] * w  # (C, KH, KW)
             steps.append({"out": [oh, ow], "origin": [r, c], "products": products.tolist(),
                           "partial_sums": products.sum(axis=(1, 2)).tolist(), "value": float(out[oh, ow])})
+    formulas = [f"floor(({n} + 2*{padding} - {k}) / {stride}) + 1 = {o}"
+                for n, k, o in ((H, KH, out.shape[0]), (W, KW, out.shape[1]))]  # rows, columns
+    label = "same" if out.shape == (H, W) else "valid" if padding == 0 else "padded"
     return {"padded": xp.tolist(), "output": out.tolist(), "stride": stride, "padding": padding, "bias": bias,
-            "kernel_size": [KH, KW],
-            "formula": f"floor(({H} + 2*{padding} - {KH}) / {stride}) + 1 = {out.shape[0]}",
+            "kernel_size": [KH, KW], "input_size": [H, W], "output_size": list(out.shape),
+            "formula": formulas[0], "formula_width": formulas[1], "label": label,
             "steps": steps}

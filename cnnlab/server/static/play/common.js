@@ -11,6 +11,7 @@ export function play(name, settings) {
 
 /** A number as the page writes it: integers exactly, others with up to `digits` decimals. */
 export function fmt(value, digits = 3) {
+  if (Object.is(value, -0)) return "0";
   if (Number.isInteger(value)) return value.toLocaleString("en-US");
   const text = value.toFixed(digits).replace(/0+$/, "").replace(/\.$/, "");
   return text === "-0" ? "0" : text;
@@ -59,7 +60,7 @@ export function grid(values, options = {}) {
       const td = el("td", { "data-row": r, "data-col": c });
       const extra = options.cellClass ? options.cellClass(r, c) : "";
       if (extra) td.className = extra;
-      td.style.background = color(v, r, c);
+      td.style.backgroundColor = color(v, r, c); // a colour only: class patterns (td.pad) stay
       if (options.editable) {
         const input = el("input", { type: "text", inputmode: "decimal", value: format(v), "aria-label": `row ${r}, column ${c}` });
         input.addEventListener("change", () => {
