@@ -18,6 +18,7 @@ import numpy as np
 
 from cnnlab.datasets import load_mnist
 from cnnlab.datasets.toys import lines_dataset, ox_dataset, ox_templates
+from cnnlab.datasets.worked_examples import POOL_EXAMPLE_ERRATUM, pool_example, pool_upstream
 from cnnlab.lab import explain, viz
 from cnnlab.lab.filters import KERNELS
 from cnnlab.lab.report import out_folder, probabilities_of, save_figure, visualize, write_report  # noqa: F401
@@ -189,7 +190,16 @@ def _demo_pooling(out: Path, say) -> dict:
     say("8x8 crop of a ReLU feature map:\n" + np.array2string(crop, precision=2))
     say("max pool 2x2:\n" + np.array2string(mx, precision=2))
     say("average pool 2x2:\n" + np.array2string(av, precision=3))
-    return {"numbers": {"input": crop.tolist(), "max": mx.tolist(), "avg": av.tolist()}, "files": files}
+    printed = np.array(POOL_EXAMPLE_ERRATUM["printed"], dtype=np.float64)
+    r = viz.pool_routing(pool_example(), pool_upstream())
+    save_figure(viz.pool_routing_figure(pool_example(), pool_upstream(), printed=printed), out / "pool_example.png",
+                files)
+    say("the tutorial's 4x4 example, max pool 2x2: " + str(r["output"].astype(int).tolist())
+        + f"  (erratum: the tutorial prints {printed.astype(int).tolist()})")
+    say(f"upstream gradient {r['upstream'].astype(int).tolist()} routed to each window's max:\n"
+        + np.array2string(r["dx"].astype(int)))
+    return {"numbers": {"input": crop.tolist(), "max": mx.tolist(), "avg": av.tolist(),
+                        "example_max": r["output"].tolist(), "example_dx": r["dx"].tolist()}, "files": files}
 
 
 def _demo_pipeline(out: Path, say) -> dict:
