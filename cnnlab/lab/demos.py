@@ -306,11 +306,33 @@ def _demo_receptive(out: Path, say) -> dict:
     numbers = {}
     digit, _ = mnist_digit(0)
     for model in (stacked, pooled, zoo.simple_cnn()):
-        rows, text = explain.receptive_field(model)
-        numbers[model.name] = [r.size[0] for r in rows]
-        say(f"{model.name}:\n{text}")
-        save_figure(viz.receptive_field_figure(model, image=digit), out / f"receptive_field_{model.name}.png", files)
+        wins = viz.receptive_windows(model)
+        numbers[model.name] = [w["size"][0] for w in wins]
+        numbers[f"{model.name} coverage"] = [w["coverage"] for w in wins]
+        table = viz.receptive_table(wins)
+        widths = [max(len(row[c]) for row in table) for c in range(len(table[0]))]
+        say(f"{model.name}, unit {wins[-1]['unit']} of the last layer and the chain below it:\n"
+            + "\n".join("  ".join(cell.ljust(wd) for cell, wd in zip(row, widths)).rstrip() for row in table))
+        note = _receptive_erratum(wins) if model is stacked else None
+        if note:
+            say(note)
+        save_figure(viz.receptive_field_figure(model, image=digit, note=note),
+                    out / f"receptive_field_{model.name}.png", files)
     return {"numbers": numbers, "files": files}
+
+
+#: what tutorial 01 prints for the pixels three stacked 3x3 convolutions see
+RECEPTIVE_FIELD_PRINTED = (9, 15, 21)
+
+
+def _receptive_erratum(wins) -> str:
+    """The erratum, with the correct numbers taken from the computed fields (3x3, 5x5, 7x7)."""
+    sizes = [w["size"] for w in wins[1:]]
+    fields = ", ".join(f"{h}x{w}" for h, w in sizes)
+    pixels = ", ".join(str(h * w) for h, w in sizes)
+    printed = ", ".join(map(str, RECEPTIVE_FIELD_PRINTED))
+    return (f"erratum: tutorial 01 prints \"{printed} pixels\" for three stacked 3x3 convolutions;\n"
+            f"their fields are {fields} = {pixels} pixels (each conv adds 2 to the side, not 6 to the count).")
 
 
 def _demo_params(out: Path, say) -> dict:

@@ -76,3 +76,50 @@ def test_pool_example_figure_is_the_tutorials_4x4_with_its_routing_and_erratum()
     assert "erratum: the tutorial prints [[3, 4], [9, 11]]" in titles
     with pytest.raises(ValueError, match="pooled shape"):
         viz.pool_routing(pool_example(), np.ones((3, 3)))
+
+
+# ----- receptive field ---------------------------------------------------------------------------------------------
+def _pooled_stack():
+    from cnnlab.layers import Conv2d, MaxPool2d
+    from cnnlab.models import Sequential
+    return Sequential([Conv2d(1, 1, 3, padding=1, rng=0), MaxPool2d(2), Conv2d(1, 1, 3, padding=1, rng=0),
+                       MaxPool2d(2), Conv2d(1, 1, 3, padding=1, rng=0)], input_shape=(1, 28, 28))
+
+
+@pytest.mark.parametrize("unit", [None, (0, 0), (6, 6), (0, 5)])
+def test_receptive_boxes_nest_inside_the_image_and_coverage_is_their_area(unit):
+    wins = viz.receptive_windows(_pooled_stack(), unit=unit)
+    for win in wins:
+        r0, c0, r1, c1 = win["box"]
+        assert 0 <= r0 < r1 <= 28 and 0 <= c0 < c1 <= 28  # clipped to the image
+        assert win["coverage"] == pytest.approx((r1 - r0) * (c1 - c0) / 784)
+    for inner, outer in zip(wins, wins[1:]):
+        (a0, b0, a1, b1), (o0, p0, o1, p1) = inner["box"], outer["box"]
+        assert o0 <= a0 and p0 <= b0 and a1 <= o1 and b1 <= p1  # each field inside the next layer's
+    if unit == (0, 0):  # a corner unit: its 18x18 field is cut by the image border
+        assert wins[-1]["top_left"] == (-7, -7)  # 7 rows and columns of its field lie in the padding
+        assert wins[-1]["box"] == (0, 0, 11, 11) and wins[-1]["coverage"] == pytest.approx(121 / 784)
+
+
+def test_receptive_table_has_output_sizes_pixels_and_coverage():
+    from cnnlab.layers import Conv2d
+    from cnnlab.models import Sequential
+    m = Sequential([Conv2d(1, 1, 3, padding=1, rng=0) for _ in range(3)], input_shape=(1, 28, 28))
+    table = viz.receptive_table(viz.receptive_windows(m))
+    assert [row[3] for row in table[2:]] == ["3x3 = 9", "5x5 = 25", "7x7 = 49"]  # not the tutorial's 9, 15, 21
+    assert [row[2] for row in table[2:]] == ["floor((28+2*1-3)/1)+1 = 28"] * 3
+    assert [row[5] for row in table[2:]] == [f"{100 * n / 784:.1f}%" for n in (9, 25, 49)]
+    table = viz.receptive_table(viz.receptive_windows(_pooled_stack()))
+    assert [row[2].split(" = ")[1] for row in table[2:]] == ["28", "14", "14", "7", "7"]
+    assert [row[4] for row in table[1:]] == ["1", "1", "2", "2", "4", "4"]
+    with pytest.raises(ValueError, match="7x7 output"):
+        viz.receptive_windows(_pooled_stack(), unit=(7, 0))
+
+
+def test_receptive_field_demo_states_the_erratum(tmp_path):
+    from cnnlab.lab import demos
+    lines = []
+    r = demos.run_demo("receptive-field", tmp_path, print_fn=lines.append)
+    text = "\n".join(lines)
+    assert '"9, 15, 21 pixels"' in text and "3x3, 5x5, 7x7 = 9, 25, 49 pixels" in text
+    assert r["numbers"]["three_3x3_convs coverage"] == pytest.approx([n / 784 for n in (1, 9, 25, 49)])

@@ -23,7 +23,7 @@ from cnnlab.lab.viz.explain_views import pixel_figure
 from cnnlab.lab.viz.filters import edge_test_image, kernel_gallery, kernel_responses
 from cnnlab.lab.viz.model_views import (class_probabilities, feature_map_layers, feature_maps, filters_before_after,
                                     filters_figure, first_conv_index, probabilities_figure)
-from cnnlab.lab.viz.receptive import receptive_field_figure, receptive_windows
+from cnnlab.lab.viz.receptive import receptive_field_figure, receptive_table, receptive_windows
 from cnnlab.lab.viz.saliency import input_gradient, saliency_figure, saliency_map
 from cnnlab.lab.viz.params_views import parameter_figure, ratio_label
 from cnnlab.lab.viz.pooling_views import pool_routing, pool_routing_figure, pooling_figure
@@ -40,7 +40,7 @@ __all__ = [
     "probabilities_figure", "filters_before_after",
     "history_dict", "training_curves", "prediction_grid", "confusion_matrix", "confusion_matrix_figure",
     "most_confused", "most_confused_figure",
-    "receptive_windows", "receptive_field_figure",
+    "receptive_windows", "receptive_table", "receptive_field_figure",
     "input_gradient", "saliency_map", "saliency_figure",
     "pixel_figure", "conv_matrix_figure", "parameter_figure", "ratio_label", "equivariance_figure",
     "decimals_for", "number_format", "pool_routing", "pool_routing_figure",
