@@ -123,3 +123,83 @@ def test_receptive_field_demo_states_the_erratum(tmp_path):
     text = "\n".join(lines)
     assert '"9, 15, 21 pixels"' in text and "3x3, 5x5, 7x7 = 9, 25, 49 pixels" in text
     assert r["numbers"]["three_3x3_convs coverage"] == pytest.approx([n / 784 for n in (1, 9, 25, 49)])
+
+
+# ----- explain_pixel -----------------------------------------------------------------------------------------------
+def _help_examples():
+    """(layer, (i, j), channel) of every ``cnnlab explain ... mnist:0`` example in the command's help."""
+    import re
+    from cnnlab.lab.commands import EXPLAIN_EPILOG
+    found = []
+    for line in EXPLAIN_EPILOG.splitlines():
+        m = re.search(r"cnnlab explain \S+ mnist:0 --layer (\d+) --at (\d+),(\d+)(?: --channel (\d+))?", line)
+        if m:
+            found.append((int(m[1]), (int(m[2]), int(m[3])), int(m[4] or 0)))
+    return found
+
+
+def test_the_explain_help_examples_land_on_the_digits_ink():
+    from cnnlab.lab.commands import load_image_arg
+    from cnnlab.models.zoo import get_model
+    model = get_model("simple_cnn")
+    x, label = load_image_arg("mnist:0", model)
+    examples = _help_examples()
+    assert len(examples) == 2 and label == 7
+    for layer, at, channel in examples:
+        e = explain.explain_pixel(model, x, layer, at=at, channel=channel)
+        assert np.count_nonzero(e.patch) >= 3, (layer, at)  # the window holds ink, not blank background
+        assert e.pre_activation != 0 and e.pre_activation != pytest.approx(e.bias)
+        if layer == 0:
+            assert x[0, at[0], at[1]] > 0.2  # the very pixel under the window's centre is ink
+
+
+def _multi_channel_explanation():
+    from cnnlab.layers import Conv2d, ReLU
+    from cnnlab.models import Sequential
+    rng = np.random.default_rng(1)
+    m = Sequential([Conv2d(1, 3, 3, padding=1, rng=rng, dtype=np.float64), ReLU(),
+                    Conv2d(3, 2, 3, padding=1, rng=rng, dtype=np.float64)], input_shape=(1, 6, 6))
+    m.layers[2].bias.data[:] = [0.25, -0.5]
+    return explain.explain_pixel(m, rng.standard_normal((1, 6, 6)), 2, at=(2, 3), channel=1)
+
+
+def test_per_channel_partial_sums_add_up_with_the_bias_to_the_value():
+    e = _multi_channel_explanation()
+    assert e.channel_sums.shape == (3,)
+    assert np.allclose(e.channel_sums, [e.terms[c].sum() for c in range(3)])
+    assert e.channel_sums.sum() + e.bias == pytest.approx(e.pre_activation, abs=1e-12)
+    assert e.pre_activation == pytest.approx(e.model_pre_activation, abs=1e-12)
+    assert "per input channel (3 channels x 3x3 products each)" in str(e)
+    fig = viz.pixel_figure(e)
+    waterfall = next(ax for ax in fig.axes if ax.get_ylabel() == "running total")
+    bars = waterfall.patches
+    heights = [b.get_height() for b in bars]
+    assert heights[:3] == pytest.approx(e.channel_sums.tolist()) and heights[3] == pytest.approx(e.bias)
+    assert bars[3].get_y() + heights[3] == pytest.approx(e.pre_activation)  # the running total ends at the value
+    assert heights[4] == pytest.approx(e.pre_activation)
+
+
+def test_pixel_figure_puts_zero_at_a_stated_end_of_its_colour_scales_and_leaves_no_empty_slot():
+    e = _multi_channel_explanation()  # layer input is a ReLU output: non-negative
+    fig = viz.pixel_figure(e)
+    c = int(np.argmax(np.abs(e.channel_sums)))
+    patch = next(im for ax in fig.axes for im in ax.images if np.array_equal(im.get_array(), e.patch[c]))
+    assert patch.norm.vmin == 0 and patch.get_cmap().name == "gray"  # 0 = black, not mid-grey
+    labels = [ax.get_ylabel() for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert "value (0 = black)" in labels and "weight (0 = white)" in labels
+    for im in (im for ax in fig.axes for im in ax.images):
+        n = im.norm
+        assert (n.vmin == 0) or (n.vmin == -n.vmax), (n.vmin, n.vmax)  # 0 is black or the white middle
+    empty = [ax for ax in fig.axes if ax.get_visible() and not (ax.images or ax.patches or ax.texts or ax.lines)
+             and ax.get_label() != "<colorbar>"]
+    assert not empty
+    assert e.pool is None and len(fig.axes) == 5 + 3 + 6  # 5 forward, 3 backward panels (no pool), 6 colour bars
+
+
+def test_small_grids_write_their_numbers_at_9_points_or_more():
+    from cnnlab.layers import Conv2d, ReLU
+    from cnnlab.models import Sequential
+    m = Sequential([Conv2d(1, 2, 3, padding=1, rng=0, dtype=np.float64), ReLU()], input_shape=(1, 8, 8))
+    e = explain.explain_pixel(m, np.random.default_rng(0).random((1, 8, 8)), 0, at=(3, 3))
+    sizes = [t.get_fontsize() for ax in viz.pixel_figure(e).axes if ax.images for t in ax.texts]
+    assert sizes and min(sizes) >= 9

@@ -227,8 +227,8 @@ def test_pixel_figure_shows_the_explanation():
     arrays = [np.asarray(im.get_array()) for im in _images(fig)]
     assert any(np.array_equal(a, e.terms[0]) for a in arrays)
     assert any(np.array_equal(a, e.grad_layer_input[0]) for a in arrays)
-    text = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
-    assert f"= pre-activation {e.pre_activation:.5g}" in text
+    lines = "\n".join(t.get_text() for ax in fig.axes for t in ax.texts).splitlines()
+    assert any(line.startswith("= pre-activation") and line.endswith(f" {e.pre_activation:.5g}") for line in lines)
 
 
 def test_receptive_windows_are_nested_and_drawn():
