@@ -29,14 +29,18 @@ demos:
   convolution      one convolution step written out, and GIFs of the feature map filling in
   kernels          edge, Sobel, blur and sharpen kernels on an MNIST digit and on synthetic edges
   relu             a feature map before and after ReLU, with the ReLU curve
-  pooling          max and average pooling of a real feature map, windows drawn
+  pooling          max and average pooling of a real feature map, windows drawn; the tutorial's
+                   4x4 example and its gradient routing (erratum: [[6,8],[9,11]], not [[3,4],[9,11]])
   pipeline         input -> filter -> convolution -> ReLU -> pooling -> flatten
   ox               train the O-vs-X toy CNN to 100%, then its filters, maps, saliency, one pixel explained
   lines            the same for vertical-vs-horizontal lines
   equivariance     shift the input, the feature map shifts; pooling hides small shifts
   sparse-matrix    a convolution as multiplication by a sparse (Toeplitz) matrix
-  receptive-field  how far back each layer sees: 3, 5, 7 for stacked 3x3 convs, faster with pooling
-  params           dense versus convolutional parameter counts
+  receptive-field  how far back each layer sees: 3x3, 5x5, 7x7 = 9, 25, 49 pixels for stacked 3x3
+                   convs (erratum: not "9, 15, 21"), faster with pooling; output size and coverage
+  params           dense versus convolutional parameter counts, linear and log, ratios written
+  batchnorm        per-channel activations of a real batch before and after BatchNorm2d
+  dropout          the dropout mask and the 1/(1-p) scaling of the kept values
   all              every demo above
 
 examples:

@@ -203,3 +203,53 @@ def test_small_grids_write_their_numbers_at_9_points_or_more():
     e = explain.explain_pixel(m, np.random.default_rng(0).random((1, 8, 8)), 0, at=(3, 3))
     sizes = [t.get_fontsize() for ax in viz.pixel_figure(e).axes if ax.images for t in ax.texts]
     assert sizes and min(sizes) >= 9
+
+
+# ----- BatchNorm and Dropout ---------------------------------------------------------------------------------------
+def test_batchnorm_numbers_normalize_each_channel_of_a_batch():
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, (16, 3, 5, 5)) * np.array([0.1, 1.0, 5.0])[None, :, None, None] \
+        + np.array([-2.0, 0.0, 7.0])[None, :, None, None]
+    d = viz.batchnorm_numbers(x)
+    assert np.allclose(d["mean_before"], x.mean(axis=(0, 2, 3))) and np.allclose(d["std_before"], x.std(axis=(0, 2, 3)))
+    assert np.allclose(d["mean_after"], 0, atol=1e-12)
+    assert np.allclose(d["std_after"], np.sqrt(d["std_before"] ** 2 / (d["std_before"] ** 2 + 1e-5)), rtol=1e-12)
+    assert np.allclose(d["std_after"], 1, atol=1e-3)
+    want = (x - d["mean_before"][None, :, None, None]) / np.sqrt(d["std_before"][None, :, None, None] ** 2 + 1e-5)
+    assert np.allclose(d["after"], want, atol=1e-12)
+    fig = viz.batchnorm_figure(x)
+    texts = [t.get_text() for ax in fig.axes[3:] for t in ax.texts]
+    assert texts == [f"mean +0.000\nstd  {v:.3f}" for v in d["std_after"]]
+    assert all(float(t.split()[-1]) == pytest.approx(1, abs=2e-3) for t in texts)
+    counts = [sum(bar.get_height() for bar in ax.containers[0]) for ax in fig.axes]
+    assert counts == [16 * 25] * 6  # every value of every channel is in its histogram
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        viz.batchnorm_numbers(np.zeros((4, 3)))
+
+
+@pytest.mark.parametrize("p", [0.5, 0.2])
+def test_dropout_keeps_values_scaled_by_one_over_one_minus_p(p):
+    x = np.arange(1, 37, dtype=np.float64).reshape(6, 6) / 10
+    d = viz.dropout_numbers(x, p, seed=3)
+    assert d["scale"] == pytest.approx(1 / (1 - p))
+    assert np.allclose(d["output"][d["keep"]], x[d["keep"]] / (1 - p)) and np.all(d["output"][~d["keep"]] == 0)
+    assert d["kept_fraction"] == d["keep"].mean() and 0 < d["kept_fraction"] < 1
+    fig = viz.dropout_figure(x, (p,), seed=3)
+    arrays = [np.asarray(im.get_array()) for ax in fig.axes for im in ax.images]
+    assert np.array_equal(arrays[0], x) and np.array_equal(arrays[1], d["keep"].astype(float))
+    assert np.array_equal(arrays[2], d["output"])
+    mask_texts = [t.get_text() for t in fig.axes[2].texts] if fig.axes[2].images else []
+    assert mask_texts.count("0") == int((~d["keep"]).sum())
+
+
+def test_batchnorm_and_dropout_demos_print_their_numbers(tmp_path):
+    from cnnlab.lab import demos
+    lines = []
+    bn = demos.run_demo("batchnorm", tmp_path, print_fn=lines.append)["numbers"]
+    assert np.allclose(bn["mean_after"], 0, atol=1e-9) and np.allclose(bn["std_after"], 1, atol=1e-3)
+    assert len(set(np.round(bn["std_before"], 3))) == 4  # four channels on four different scales
+    dr = demos.run_demo("dropout", tmp_path, print_fn=lines.append)["numbers"]
+    assert dr["p=0.5"]["scale"] == 2 and dr["p=0.2"]["scale"] == pytest.approx(1.25)
+    text = "\n".join(lines)
+    assert "after: mean" in text and "kept values x 1/(1-0.5) = x 2" in text
+    assert (tmp_path / "batchnorm.png").is_file() and (tmp_path / "dropout.png").is_file()

@@ -15,11 +15,13 @@ import numpy as np  # noqa: F401  (for the doctest above)
 
 from cnnlab.lab.viz._common import (DIVERGING, SEQUENTIAL, conv_image, finish, new_figure, png_bytes, pool_maps,
                                     symmetric_norm)
+from cnnlab.lab.viz.batchnorm_views import batchnorm_figure, batchnorm_numbers
 from cnnlab.lab.viz.basics import flatten_figure, pipeline_figure, pipeline_numbers, relu_figure
 from cnnlab.lab.viz.digits import decimals_for, number_format
 from cnnlab.lab.viz.conv_steps import conv_animation, conv_step, conv_step_numbers
+from cnnlab.lab.viz.dropout_views import dropout_figure, dropout_numbers
 from cnnlab.lab.viz.equivariance import equivariance_figure
-from cnnlab.lab.viz.explain_views import pixel_figure
+from cnnlab.lab.viz.explain_views import channel_waterfall, pixel_figure
 from cnnlab.lab.viz.filters import edge_test_image, kernel_gallery, kernel_responses
 from cnnlab.lab.viz.model_views import (class_probabilities, feature_map_layers, feature_maps, filters_before_after,
                                     filters_figure, first_conv_index, probabilities_figure)
@@ -42,6 +44,7 @@ __all__ = [
     "most_confused", "most_confused_figure",
     "receptive_windows", "receptive_table", "receptive_field_figure",
     "input_gradient", "saliency_map", "saliency_figure",
-    "pixel_figure", "conv_matrix_figure", "parameter_figure", "ratio_label", "equivariance_figure",
+    "pixel_figure", "channel_waterfall", "conv_matrix_figure", "parameter_figure", "ratio_label", "equivariance_figure",
     "decimals_for", "number_format", "pool_routing", "pool_routing_figure",
+    "batchnorm_numbers", "batchnorm_figure", "dropout_numbers", "dropout_figure",
 ]

@@ -78,7 +78,7 @@ def receptive_table(wins: list[dict]) -> list[list[str]]:
         >>> from cnnlab.layers import Conv2d
         >>> from cnnlab.models import Sequential
         >>> m = Sequential([Conv2d(1, 1, 3, rng=0)], input_shape=(1, 5, 5))
-        >>> receptive_table(receptive_windows(m))[1]
+        >>> receptive_table(receptive_windows(m))[2]  # [0] is the header, [1] the input
         ['conv2d_1 (Conv2d)', '3 / 1 / 0', 'floor((5+2*0-3)/1)+1 = 3', '3x3 = 9', '1', '36.0%']
     """
     table = [["layer", "k / s / p", "output size (height)", "field (pixels)", "jump", "covers"]]
