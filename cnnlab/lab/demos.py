@@ -332,7 +332,7 @@ def _receptive_erratum(wins) -> str:
     pixels = ", ".join(str(h * w) for h, w in sizes)
     printed = ", ".join(map(str, RECEPTIVE_FIELD_PRINTED))
     return (f"erratum: tutorial 01 prints \"{printed} pixels\" for three stacked 3x3 convolutions;\n"
-            f"their fields are {fields} = {pixels} pixels (each conv adds 2 to the side, not 6 to the count).")
+            f"their fields are {fields} = {pixels} pixels.")
 
 
 def _demo_params(out: Path, say) -> dict:

@@ -78,6 +78,16 @@ def test_pool_example_figure_is_the_tutorials_4x4_with_its_routing_and_erratum()
         viz.pool_routing(pool_example(), np.ones((3, 3)))
 
 
+def test_pooling_demo_prints_the_erratum_and_the_routing(tmp_path):
+    from cnnlab.lab import demos
+    lines = []
+    r = demos.run_demo("pooling", tmp_path, print_fn=lines.append)
+    text = "\n".join(lines)
+    assert "max pool 2x2: [[6, 8], [9, 11]]  (erratum: the tutorial prints [[3, 4], [9, 11]])" in text
+    assert r["numbers"]["example_dx"] == [[0, 0, 0, 0], [0, 2, 0, 5], [3, 0, 0, 0], [0, 0, 7, 0]]
+    assert {p.rsplit("/", 1)[-1] for p in r["files"]} == {"pooling.png", "pool_example.png"}
+
+
 # ----- receptive field ---------------------------------------------------------------------------------------------
 def _pooled_stack():
     from cnnlab.layers import Conv2d, MaxPool2d
