@@ -11,7 +11,7 @@ from cnnlab.lab import commands as lab_cli, demos as lab
 
 #: pixel sizes (width, height) of some figures: figure inches x 100 dpi
 EXPECTED_SIZES = {"convolution_step.png": (1500, 410), "relu.png": (1300, 420), "pooling.png": (1300, 440),
-                  "pipeline.png": (2000, 400), "params.png": (1100, 460), "equivariance.png": (1700, 740),
+                  "pipeline.png": (2000, 400), "params.png": (1600, 520), "equivariance.png": (1700, 740),
                   "ox_curves.png": (1100, 400)}
 
 
@@ -24,7 +24,7 @@ def demos(tmp_path_factory):
 def test_every_demo_writes_non_empty_pictures(demos):
     out, results = demos
     assert set(results) == {"convolution", "kernels", "relu", "pooling", "pipeline", "ox", "lines", "equivariance",
-                            "sparse-matrix", "receptive-field", "params"}
+                            "sparse-matrix", "receptive-field", "params", "batchnorm", "dropout"}
     for name, result in results.items():
         assert result["files"], name
         for path in result["files"]:

@@ -29,14 +29,18 @@ demos:
   convolution      one convolution step written out, and GIFs of the feature map filling in
   kernels          edge, Sobel, blur and sharpen kernels on an MNIST digit and on synthetic edges
   relu             a feature map before and after ReLU, with the ReLU curve
-  pooling          max and average pooling of a real feature map, windows drawn
+  pooling          max and average pooling of a real feature map, windows drawn; the tutorial's
+                   4x4 example and its gradient routing (erratum: [[6,8],[9,11]], not [[3,4],[9,11]])
   pipeline         input -> filter -> convolution -> ReLU -> pooling -> flatten
   ox               train the O-vs-X toy CNN to 100%, then its filters, maps, saliency, one pixel explained
   lines            the same for vertical-vs-horizontal lines
   equivariance     shift the input, the feature map shifts; pooling hides small shifts
   sparse-matrix    a convolution as multiplication by a sparse (Toeplitz) matrix
-  receptive-field  how far back each layer sees: 3, 5, 7 for stacked 3x3 convs, faster with pooling
-  params           dense versus convolutional parameter counts
+  receptive-field  how far back each layer sees: 3x3, 5x5, 7x7 = 9, 25, 49 pixels for stacked 3x3
+                   convs (erratum: not "9, 15, 21"), faster with pooling; output size and coverage
+  params           dense versus convolutional parameter counts, linear and log, ratios written
+  batchnorm        per-channel activations of a real batch before and after BatchNorm2d
+  dropout          the dropout mask and the 1/(1-p) scaling of the kept values
   all              every demo above
 
 examples:
@@ -60,12 +64,13 @@ EXPLAIN_EPILOG = """\
 Explains one output value of a Conv2d layer: the window on its input (with padding and
 stride), the patch, the filter, every product, the bias and their sum (checked against the
 model's own output), the activation and max pooling after it, and the backward view: where
-a gradient of 1 at that value lands on the layer input and on the image. Prints the numbers
-and writes explain_pixel.png into --out.
+a gradient of 1 at that value lands on the layer input and on the image. For a layer with
+several input channels it shows each channel's partial sum and how they add up, with the
+bias, to the value. Prints the numbers and writes explain_pixel.png into --out.
 
-examples:
-  cnnlab explain runs/simple_cnn/model.npz mnist:0 --layer 0 --at 14,14 --channel 3 --out why
-  cnnlab explain runs/simple_cnn/model.npz digit.png --layer 3 --at 7,7 --out why
+examples (mnist:0 is a 7; these positions lie on its stroke):
+  cnnlab explain runs/simple_cnn/model.npz mnist:0 --layer 0 --at 14,17 --channel 3 --out why
+  cnnlab explain simple_cnn mnist:0 --layer 3 --at 7,8 --out why      # zoo model, seeded weights
 """
 
 
@@ -92,7 +97,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("model", metavar="MODEL", help="a model file, or a zoo model name")
     p.add_argument("image", metavar="IMAGE", help=IMAGE_HELP)
     p.add_argument("--layer", type=nonneg_int, required=True, help="index of a Conv2d layer (see cnnlab summary)")
-    p.add_argument("--at", type=parse_position, required=True, metavar="I,J", help="output row and column, e.g. 14,14")
+    p.add_argument("--at", type=parse_position, required=True, metavar="I,J", help="output row and column, e.g. 14,17")
     p.add_argument("--channel", type=nonneg_int, default=0, help="output channel (filter) (default: %(default)s)")
     p.add_argument("--out", type=Path, default=Path("explain"), help="output folder (default: %(default)s)")
     p.set_defaults(func=cmd_explain)

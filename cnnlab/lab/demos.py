@@ -8,7 +8,7 @@ image; ``write_report`` writes a self-contained HTML training report.
 
 Example:
     >>> sorted(DEMOS)[:3]
-    ['convolution', 'equivariance', 'kernels']
+    ['batchnorm', 'convolution', 'dropout']
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import numpy as np
 
 from cnnlab.datasets import load_mnist
 from cnnlab.datasets.toys import lines_dataset, ox_dataset, ox_templates
+from cnnlab.datasets.worked_examples import POOL_EXAMPLE_ERRATUM, pool_example, pool_upstream
 from cnnlab.lab import explain, viz
 from cnnlab.lab.filters import KERNELS
 from cnnlab.lab.report import out_folder, probabilities_of, save_figure, visualize, write_report  # noqa: F401
@@ -189,7 +190,16 @@ def _demo_pooling(out: Path, say) -> dict:
     say("8x8 crop of a ReLU feature map:\n" + np.array2string(crop, precision=2))
     say("max pool 2x2:\n" + np.array2string(mx, precision=2))
     say("average pool 2x2:\n" + np.array2string(av, precision=3))
-    return {"numbers": {"input": crop.tolist(), "max": mx.tolist(), "avg": av.tolist()}, "files": files}
+    printed = np.array(POOL_EXAMPLE_ERRATUM["printed"], dtype=np.float64)
+    r = viz.pool_routing(pool_example(), pool_upstream())
+    save_figure(viz.pool_routing_figure(pool_example(), pool_upstream(), printed=printed), out / "pool_example.png",
+                files)
+    say("the tutorial's 4x4 example, max pool 2x2: " + str(r["output"].astype(int).tolist())
+        + f"  (erratum: the tutorial prints {printed.astype(int).tolist()})")
+    say(f"upstream gradient {r['upstream'].astype(int).tolist()} routed to each window's max:\n"
+        + np.array2string(r["dx"].astype(int)))
+    return {"numbers": {"input": crop.tolist(), "max": mx.tolist(), "avg": av.tolist(),
+                        "example_max": r["output"].tolist(), "example_dx": r["dx"].tolist()}, "files": files}
 
 
 def _demo_pipeline(out: Path, say) -> dict:
@@ -296,11 +306,33 @@ def _demo_receptive(out: Path, say) -> dict:
     numbers = {}
     digit, _ = mnist_digit(0)
     for model in (stacked, pooled, zoo.simple_cnn()):
-        rows, text = explain.receptive_field(model)
-        numbers[model.name] = [r.size[0] for r in rows]
-        say(f"{model.name}:\n{text}")
-        save_figure(viz.receptive_field_figure(model, image=digit), out / f"receptive_field_{model.name}.png", files)
+        wins = viz.receptive_windows(model)
+        numbers[model.name] = [w["size"][0] for w in wins]
+        numbers[f"{model.name} coverage"] = [w["coverage"] for w in wins]
+        table = viz.receptive_table(wins)
+        widths = [max(len(row[c]) for row in table) for c in range(len(table[0]))]
+        say(f"{model.name}, unit {wins[-1]['unit']} of the last layer and the chain below it:\n"
+            + "\n".join("  ".join(cell.ljust(wd) for cell, wd in zip(row, widths)).rstrip() for row in table))
+        note = _receptive_erratum(wins) if model is stacked else None
+        if note:
+            say(note)
+        save_figure(viz.receptive_field_figure(model, image=digit, note=note),
+                    out / f"receptive_field_{model.name}.png", files)
     return {"numbers": numbers, "files": files}
+
+
+#: what tutorial 01 prints for the pixels three stacked 3x3 convolutions see
+RECEPTIVE_FIELD_PRINTED = (9, 15, 21)
+
+
+def _receptive_erratum(wins) -> str:
+    """The erratum, with the correct numbers taken from the computed fields (3x3, 5x5, 7x7)."""
+    sizes = [w["size"] for w in wins[1:]]
+    fields = ", ".join(f"{h}x{w}" for h, w in sizes)
+    pixels = ", ".join(str(h * w) for h, w in sizes)
+    printed = ", ".join(map(str, RECEPTIVE_FIELD_PRINTED))
+    return (f"erratum: tutorial 01 prints \"{printed} pixels\" for three stacked 3x3 convolutions;\n"
+            f"their fields are {fields} = {pixels} pixels.")
 
 
 def _demo_params(out: Path, say) -> dict:
@@ -308,6 +340,49 @@ def _demo_params(out: Path, say) -> dict:
     files: list = []
     save_figure(viz.parameter_figure(rows), out / "params.png", files)
     return {"numbers": {r.name: {"dense": r.dense_params, "conv": r.conv_params} for r in rows}, "files": files}
+
+
+#: the hand-set filters whose responses feed the BatchNorm demo (one channel each)
+BATCHNORM_FILTERS = ("vertical_edge", "horizontal_edge", "gaussian_blur", "sharpen")
+
+
+def _demo_batchnorm(out: Path, say) -> dict:
+    # A real batch: 64 MNIST test digits through 4 hand-set filters -> (64, 4, 28, 28), then BatchNorm2d.
+    x = np.stack([mnist_digit(k)[0] for k in range(64)])[:, None]  # (64, 1, 28, 28)
+    w = np.stack([_kernel(name)[1] for name in BATCHNORM_FILTERS])[:, None]  # (4, 1, 3, 3)
+    acts, _ = conv2d_forward(x, w, np.zeros(len(w)), stride=1, padding=1)  # (64, 4, 28, 28)
+    d = viz.batchnorm_numbers(acts)
+    files: list = []
+    save_figure(viz.batchnorm_figure(acts, channel_names=[n.replace("_", " ") for n in BATCHNORM_FILTERS]),
+                out / "batchnorm.png", files)
+    say(f"BatchNorm2d (training mode, gamma 1, beta 0) on {acts.shape[0]} MNIST digits x {acts.shape[1]} filter "
+        f"responses of {acts.shape[2]}x{acts.shape[3]}; per channel over {acts.shape[0] * acts.shape[2] * acts.shape[3]:,} values:")
+    for k, name in enumerate(BATCHNORM_FILTERS):
+        say(f"  {name:16s} before: mean {d['mean_before'][k]:+.4f} std {d['std_before'][k]:.4f}   "
+            f"after: mean {d['mean_after'][k]:+.1e} std {d['std_after'][k]:.6f}")
+    say("  (std after is not exactly 1: BatchNorm divides by sqrt(var + eps), eps = 1e-5)")
+    return {"numbers": {k: d[k].tolist() for k in ("mean_before", "std_before", "mean_after", "std_after")},
+            "files": files}
+
+
+def _demo_dropout(out: Path, say) -> dict:
+    x = np.arange(1, 37, dtype=np.float64).reshape(6, 6) / 10  # 0.1 .. 3.6: every value distinct
+    files: list = []
+    save_figure(viz.dropout_figure(x, (0.5, 0.2)), out / "dropout.png", files)
+    numbers = {}
+    for p in (0.5, 0.2):
+        d = viz.dropout_numbers(x, p)
+        kept = d["output"][d["keep"]]
+        say(f"dropout p = {p:g} on a 6x6 grid: kept {int(d['keep'].sum())} of {x.size} ({d['kept_fraction']:.0%}; "
+            f"expected {1 - p:.0%}), kept values x 1/(1-{p:g}) = x {d['scale']:.4g}: "
+            + ", ".join(f"{a:.1f}->{b:.3g}" for a, b in zip(x[d["keep"]][:4], kept[:4])) + ", ...; "
+            f"mean in {x.mean():.3f}, mean out {d['output'].mean():.3f}")
+        average = np.mean([viz.dropout_numbers(x, p, seed)["output"] for seed in range(10_000)], axis=0)
+        say(f"  averaged over 10,000 masks the output approaches the input: max |mean out - x| = "
+            f"{np.max(np.abs(average - x)):.3f} (inference returns x unchanged)")
+        numbers[f"p={p:g}"] = {"kept_fraction": d["kept_fraction"], "scale": d["scale"],
+                               "output": d["output"].tolist(), "keep": d["keep"].tolist()}
+    return {"numbers": {"input": x.tolist(), **numbers}, "files": files}
 
 
 #: demo name -> function(out_dir, say) -> {"numbers": ..., "files": [...]}
@@ -323,6 +398,8 @@ DEMOS = {
     "sparse-matrix": _demo_sparse,
     "receptive-field": _demo_receptive,
     "params": _demo_params,
+    "batchnorm": _demo_batchnorm,
+    "dropout": _demo_dropout,
 }
 
 

@@ -64,6 +64,12 @@ class PixelExplanation:
     backward_steps: list
 
     @property
+    def channel_sums(self) -> np.ndarray:
+        """Each input channel's partial sum ``terms[c].sum()`` (C_in,), float64: with the bias
+        they add up to ``pre_activation``."""
+        return self.terms.sum(axis=(1, 2))
+
+    @property
     def multiply_add(self) -> str:
         """The multiply-add written out: ``x*w + x*w + ... + bias = pre-activation``."""
         parts = [f"{p:.3g}*{k:.3g}" for p, k in zip(self.patch.ravel(), self.kernel.ravel())]
@@ -79,8 +85,14 @@ class PixelExplanation:
             f"cols {self.window_cols[0]}..{self.window_cols[-1]} (stride {hw_text(self.stride)}, "
             f"padding {hw_text(self.padding)}; out-of-range rows/cols are zero padding)",
             f"  {self.multiply_add}",
-            f"  model's own output there: {self.model_pre_activation:.6g}",
         ]
+        c_in, kh, kw = self.terms.shape
+        if c_in > 1:
+            parts = f"{self.channel_sums[0]:.4g}" + "".join(f" {'-' if v < 0 else '+'} {abs(v):.4g}"
+                                                            for v in self.channel_sums[1:])
+            lines.append(f"  per input channel ({c_in} channels x {kh}x{kw} products each): {parts} "
+                         f"+ bias {self.bias:.4g} = {self.pre_activation:.6g}")
+        lines.append(f"  model's own output there: {self.model_pre_activation:.6g}")
         if self.activation_name is not None:
             lines.append(f"  after {self.activation_name}: {self.activation:.6g}")
         if self.pool is not None:

@@ -1,4 +1,4 @@
-"""The building blocks one at a time: ReLU, max and average pooling, flatten, and the whole
+"""The building blocks one at a time: ReLU, flatten, and the whole
 pipeline input -> filter -> convolution -> ReLU -> pooling -> flatten for one image.
 
 The numbers come from cnnlab's ops (``conv2d_forward``, ``relu_forward``, the pooling ops).
@@ -12,7 +12,7 @@ from matplotlib import colormaps
 from cnnlab.lab.viz._common import as_2d_image, conv_image, finish, new_figure, pool_maps, show
 from cnnlab.ops.activation import relu_forward
 
-__all__ = ["relu_figure", "pooling_figure", "flatten_figure", "pipeline_numbers", "pipeline_figure"]
+__all__ = ["relu_figure", "flatten_figure", "pipeline_numbers", "pipeline_figure"]
 
 
 def _relu(a: np.ndarray) -> np.ndarray:
@@ -50,44 +50,6 @@ def relu_figure(fmap, *, save=None):
     ax1.legend(fontsize=8, loc="upper left")
     show(ax2, after, title="after ReLU (negatives -> 0)", diverging=True, vmax=m, colorbar="value",
          numbers="{:.1f}" if small else False)
-    return finish(fig, save)
-
-
-def pooling_figure(fmap, size: int = 2, *, save=None):
-    """Max and average pooling of a small map, with the windows drawn and the maxima marked.
-
-    Args:
-        fmap: 2-D map (H, W), ideally small (up to ~10x10) so the numbers stay readable.
-        size: window and stride.
-        save: optional PNG/SVG path.
-
-    Returns:
-        the Figure: input with windows, max-pooled and average-pooled outputs.
-    """
-    fmap = np.asarray(fmap, dtype=np.float64)
-    mx, av = pool_maps(fmap, size, "max"), pool_maps(fmap, size, "avg")
-    small = max(fmap.shape) <= 12
-    fig = new_figure(13, 4.4)
-    ax0, ax1, ax2 = fig.subplots(1, 3)
-    vmin, vmax = float(fmap.min()), float(fmap.max())
-    show(ax0, fmap, title=f"input {fmap.shape[0]}x{fmap.shape[1]}, {size}x{size} windows (max circled)",
-         colorbar="value", vmin=vmin, vmax=vmax, numbers="{:.1f}" if small else False)
-    show(ax1, mx, title=f"max pooling -> {mx.shape[0]}x{mx.shape[1]}", colorbar="value", vmin=vmin, vmax=vmax,
-         numbers="{:.1f}" if small else False)
-    show(ax2, av, title=f"average pooling -> {av.shape[0]}x{av.shape[1]}", colorbar="value", vmin=vmin, vmax=vmax,
-         numbers="{:.2f}" if small else False)
-    for ax, n_r, n_c, step in ((ax0, *fmap.shape, size), (ax1, *mx.shape, 1), (ax2, *av.shape, 1)):
-        for k in range(0, n_r + 1, step):  # window borders
-            ax.axhline(k - 0.5, color="white", lw=3)
-        for k in range(0, n_c + 1, step):
-            ax.axvline(k - 0.5, color="white", lw=3)
-    for pi in range(mx.shape[0]):
-        for pj in range(mx.shape[1]):
-            win = fmap[pi * size:(pi + 1) * size, pj * size:(pj + 1) * size]
-            if win.max() > win.min():  # a window of equal values has no single maximum to mark
-                r, c = np.unravel_index(int(np.argmax(win)), win.shape)
-                ax0.scatter([pj * size + c], [pi * size + r], s=420 if small else 30, facecolors="none",
-                            edgecolors="red", linewidths=2)
     return finish(fig, save)
 
 

@@ -11,7 +11,7 @@ from matplotlib.colors import BoundaryNorm, ListedColormap
 from cnnlab.lab.viz._common import finish, new_figure, show
 from cnnlab.lab.explain import conv_matrix
 
-__all__ = ["conv_matrix_figure", "parameter_figure"]
+__all__ = ["conv_matrix_figure"]
 
 
 def conv_matrix_figure(kernel, input_shape=(5, 5), *, stride=1, padding=0, save=None):
@@ -61,29 +61,3 @@ def conv_matrix_figure(kernel, input_shape=(5, 5), *, stride=1, padding=0, save=
                  f"the backward pass multiplies by M.T", fontsize=11)
     return finish(fig, save)
 
-
-def parameter_figure(rows, *, save=None):
-    """Dense versus convolutional parameter counts (from ``cnnlab.lab.explain.parameter_comparison``)
-    as bars on a log scale, with the counts written on them.
-
-    Returns:
-        the Figure.
-    """
-    fig = new_figure(11, 4.6)
-    ax = fig.add_subplot()
-    pos = np.arange(len(rows))
-    dense = [r.dense_params for r in rows]
-    conv = [r.conv_params or 0 for r in rows]
-    ax.bar(pos - 0.2, dense, width=0.4, color="tab:red", label="dense layer on the flattened image")
-    ax.bar(pos + 0.2, [c if c else np.nan for c in conv], width=0.4, color="tab:blue", label="convolution")
-    for p, d, c in zip(pos, dense, conv):
-        ax.text(p - 0.2, d * 1.15, f"{d:,}", ha="center", va="bottom", fontsize=8)
-        if c:
-            ax.text(p + 0.2, c * 1.15, f"{c:,}", ha="center", va="bottom", fontsize=8)
-    ax.set_yscale("log")
-    ax.set_ylim(10, max(dense) * 20)
-    ax.set_xticks(pos, [r.name.replace(" vs ", "\nvs ") for r in rows], fontsize=8)
-    ax.set_ylabel("parameters (log scale)")
-    ax.set_title("parameters: a dense layer grows with the image, a convolution does not", fontsize=11)
-    ax.legend(fontsize=8, loc="upper left")
-    return finish(fig, save)

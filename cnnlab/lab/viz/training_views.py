@@ -4,6 +4,7 @@ the most confidently wrong examples.
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from cnnlab.lab.viz._common import finish, new_figure, show
 
@@ -28,7 +29,7 @@ def training_curves(history, *, save=None):
         save: optional PNG/SVG path.
 
     Returns:
-        the Figure (two panels).
+        the Figure (two panels), epochs numbered from 1 with whole-number ticks only.
     """
     h = history_dict(history)
     if "loss" not in h:
@@ -41,6 +42,7 @@ def training_curves(history, *, save=None):
                 epochs = np.arange(1, len(h[key]) + 1)
                 ax.plot(epochs, h[key], style, label="train" if key == metric else "validation", markersize=4)
         ax.set_xlabel("epoch")
+        _whole_epoch_ticks(ax, max((len(v) for v in h.values()), default=1))
         ax.set_ylabel(metric)
         ax.set_title(f"{metric} per epoch", fontsize=10)
         ax.grid(alpha=0.3)
@@ -49,6 +51,15 @@ def training_curves(history, *, save=None):
         if metric == "accuracy":
             ax.set_ylim(None, 1.01)
     return finish(fig, save)
+
+
+def _whole_epoch_ticks(ax, n_epochs: int) -> None:
+    """Ticks at whole epochs only (a 2-epoch run has no tick at 1.2), every one up to 10 epochs."""
+    ax.set_xlim(0.5, max(n_epochs, 1) + 0.5)
+    if n_epochs <= 10:
+        ax.set_xticks(range(1, max(n_epochs, 1) + 1))
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _images(x) -> np.ndarray:
