@@ -10,12 +10,14 @@ from __future__ import annotations
 from cnnlab.server.playgrounds.conv import conv_trace
 from cnnlab.server.playgrounds.params import parameter_counts
 from cnnlab.server.playgrounds.pool import pool_trace
+from cnnlab.server.playgrounds.receptive import receptive_fields
 
 #: URL name -> computation; app.py serves each as POST /api/play/<name>
 ENDPOINTS = {
     "conv": conv_trace,
     "pool": pool_trace,
     "params": parameter_counts,
+    "receptive": receptive_fields,
 }
 
-__all__ = ["ENDPOINTS", "conv_trace", "pool_trace", "parameter_counts"]
+__all__ = ["ENDPOINTS", "conv_trace", "pool_trace", "parameter_counts", "receptive_fields"]
