@@ -36,6 +36,12 @@ def wait_redraw(page, before):
         "b => document.querySelector('#page-play-receptive table.rf-layers').innerText !== b", arg=before)
 
 
+def click_and_wait(page, section, selector):
+    before = section.locator("table.rf-layers").inner_text()
+    section.locator(selector).click()
+    wait_redraw(page, before)
+
+
 def edit(page, section, selector, value):
     before = section.locator("table.rf-layers").inner_text()
     section.locator(selector).fill(str(value))
@@ -59,9 +65,7 @@ def test_three_3x3_convs_see_3_5_7_with_the_erratum(page, open_playground, shot)
 
 def test_simple_cnn_preset_matches_the_model(page, open_playground, shot):
     section = open_playground("receptive")
-    before = section.locator("table.rf-layers").inner_text()
-    section.locator("button[data-preset='simple_cnn']").click()
-    wait_redraw(page, before)
+    click_and_wait(page, section, "button[data-preset='simple_cnn']")
     spatial = [layer for layer in simple_cnn(seed=0).layers if layer.window() is not None]
     assert table(section) == cnnlab_rows(spatial, 28, 28)
     assert [row[0] for row in table(section)] == ["28×28", "28×28", "14×14", "14×14", "7×7"]
@@ -72,9 +76,7 @@ def test_adding_a_layer_and_changing_stride_change_the_sizes(page, open_playgrou
     section = open_playground("receptive")
     edit(page, section, ".rf-height", 16)
     edit(page, section, ".rf-width", 16)
-    before = section.locator("table.rf-layers").inner_text()
-    section.locator(".rf-add-pool").click()
-    wait_redraw(page, before)
+    click_and_wait(page, section, ".rf-add-pool")
     assert section.locator("table.rf-layers tbody tr").count() == 5
     layers = [Conv2d(1, 1, 3, rng=0) for _ in range(3)] + [MaxPool2d(2)]
     assert table(section) == cnnlab_rows(layers, 16, 16)
@@ -89,9 +91,7 @@ def test_adding_a_layer_and_changing_stride_change_the_sizes(page, open_playgrou
 
 def test_clicking_a_unit_moves_the_boxes(page, open_playground, shot):
     section = open_playground("receptive")
-    before = section.locator("table.rf-layers").inner_text()
-    section.locator("button[data-preset='simple_cnn']").click()
-    wait_redraw(page, before)
+    click_and_wait(page, section, "button[data-preset='simple_cnn']")
     legend_before = section.locator(".rf-legend").inner_text()
     section.locator(".rf-units").click(position={"x": 2, "y": 2})  # unit (0, 0) of the 7x7 output
     page.wait_for_function("b => document.querySelector('#page-play-receptive .rf-legend').innerText !== b",
@@ -108,6 +108,7 @@ def test_clicking_a_unit_moves_the_boxes(page, open_playground, shot):
 
 
 def test_a_stack_that_does_not_fit_shows_the_servers_message(browser, lab, shot):
+    # its own page, not the `page` fixture: the refused request is logged as a console error, expected here
     _, url = lab
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     errors = []
