@@ -126,10 +126,17 @@ def test_a_stack_that_does_not_fit_shows_the_servers_message(browser, lab, shot)
     assert "layer 3 (conv 3x3, stride 1, padding 0) gets a 1x3 input" in message and "fewer than 1" in message
     assert page.locator("#message").is_hidden()  # shown once, beside the stack
     shot(page, "play_receptive_error")
-    section.locator(".rf-height").fill("9")
+    section.locator(".rf-height").fill("7")
     section.locator(".rf-height").press("Enter")
     page.wait_for_selector("#page-play-receptive .rf-error[hidden]", state="attached")
     assert [row[1] for row in table(section)] == ["1×1", "3×3", "5×5", "7×7"]
+    section.locator(".rf-add-pool").click()  # a 2x2 pool on the 1x1 output does not fit
+    page.wait_for_selector("#page-play-receptive .rf-error:not([hidden])")
+    assert "layer 4 (pool 2x2, stride 2, padding 0) gets a 1x1 input" in section.locator(".rf-error").inner_text()
+    assert section.locator(".rf-stack li").count() == 4  # the refused stack stays editable
+    section.locator("li[data-layer='4'] .rf-remove").click()
+    page.wait_for_selector("#page-play-receptive .rf-error[hidden]", state="attached")
+    assert section.locator(".rf-stack li").count() == 3
     page.close()
-    # the refused request is the only error the browser logged
-    assert len(errors) == 1 and "400" in errors[0], errors
+    # the two refused requests are the only errors the browser logged
+    assert len(errors) == 2 and all("400" in e for e in errors), errors

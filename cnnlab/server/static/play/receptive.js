@@ -61,9 +61,11 @@ async function request(keepUnit = false) {
   let body;
   try {
     body = await play("receptive", settings);
-  } catch (err) { // the server's message, shown beside the stack (and not twice)
+  } catch (err) { // the server's message, shown beside the stack (and not twice), with the refused stack
     showMessage("");
     showError(err.message);
+    renderSize();
+    renderStack();
     return;
   }
   showError("");
@@ -117,7 +119,7 @@ function renderSize() {
 
 function renderStack() {
   parts.stack.replaceChildren(...state.layers.map((layer, i) => el("li", { "data-layer": i + 1 },
-    kindSelect(layer),
+    kindSelect(layer, i),
     numberInput("kernel", layer.kernel, 1, 11, (v) => editLayer(i, { kernel: v }), "rf-kernel"),
     numberInput("stride", layer.stride, 1, 5, (v) => editLayer(i, { stride: v }), "rf-stride"),
     numberInput("padding", layer.padding, 0, 5, (v) => editLayer(i, { padding: v }), "rf-padding"),
@@ -125,12 +127,11 @@ function renderStack() {
       text: "×", onclick: () => removeLayer(i) }))));
 }
 
-function kindSelect(layer) {
+function kindSelect(layer, i) {
   const select = el("select", { class: "rf-kind", "aria-label": "layer kind" },
     el("option", { value: "conv", text: "conv" }), el("option", { value: "pool", text: "pool" }));
   select.value = layer.kind;
   select.addEventListener("change", () => {
-    const i = state.layers.indexOf(layer);
     editLayer(i, { kind: select.value, label: select.value === "conv" ? "Conv2d" : "MaxPool2d" });
   });
   return el("label", {}, "kind", select);
