@@ -14,6 +14,7 @@ from cnnlab.server.playgrounds.matrix import conv_as_matrix
 from cnnlab.server.playgrounds.ox import ox_pipeline
 from cnnlab.server.playgrounds.params import parameter_counts
 from cnnlab.server.playgrounds.pool import pool_presets, pool_trace
+from cnnlab.server.playgrounds.receptive import receptive_fields
 
 #: URL name -> computation; app.py serves each as POST /api/play/<name>
 ENDPOINTS = {
@@ -24,9 +25,10 @@ ENDPOINTS = {
     "ox": ox_pipeline,
     "equivariance": equivariance_play,
     "matrix": conv_as_matrix,
+    "receptive": receptive_fields,
 }
 
 #: conv_presets(model, label) reads the live model: app.py serves it as GET /api/play/conv-presets
 
 __all__ = ["ENDPOINTS", "conv_trace", "conv_presets", "pool_trace", "pool_presets", "parameter_counts", "ox_pipeline",
-           "equivariance_play", "conv_as_matrix"]
+           "equivariance_play", "conv_as_matrix", "receptive_fields"]

@@ -1,8 +1,56 @@
 """Playground 5, parameter explosion: dense versus convolution parameter counts."""
 from __future__ import annotations
 
-from cnnlab.lab.explain import conv_parameters, dense_parameters, parameter_comparison
+from functools import lru_cache
+
+from cnnlab.lab.explain import PARAMETER_CASES, conv_parameters, dense_parameters, parameter_comparison
 from cnnlab.server.validation import check_fields, get_int
+
+#: the rows of the "Motivation for Convolutions" table that PARAMETER_CASES lacks: 1,000 hidden
+#: units on MNIST, CIFAR and an HD frame; the HD row is set beside the ImageNet row's 3->64 3x3
+#: convolution, whose count does not change with the image size.
+TABLE_CASES = (
+    ("MNIST 28x28 -> 1,000", (1, 28, 28), 1000, None),
+    ("CIFAR 32x32x3 -> 1,000", (3, 32, 32), 1000, None),
+    ("HD 1920x1080x3 -> 1,000 vs conv 3->64 3x3", (3, 1080, 1920), 1000, (3, 64, 3)),
+)
+
+#: what the tutorial's table prints for a row, where cnnlab's count differs (quoted, to be corrected)
+TUTORIAL_PRINTS = {"HD 1920x1080x3 -> 1,000 vs conv 3->64 3x3": 6_221_801_000}
+
+
+def ratio_text(ratio: float) -> str:
+    """``84000.56`` -> ``"84,001×"``."""
+    return f"{ratio:,.0f}×"
+
+
+@lru_cache(maxsize=1)
+def presets() -> tuple[dict, ...]:
+    """The tutorials' rows, counted by ``parameter_comparison``, as settings for the page."""
+    rows, _ = parameter_comparison(PARAMETER_CASES + TABLE_CASES, print_fn=None)
+    out = []
+    for r in rows:
+        c, h, w = r.input_shape
+        out.append({"name": r.name, "input_shape": list(r.input_shape), "channels": c, "height": h, "width": w,
+                    "hidden": r.dense_units, "dense": r.dense_params, "dense_formula": r.dense_formula,
+                    "conv": r.conv_params, "conv_formula": r.conv_formula,
+                    "kernel": r.conv[2] if r.conv else None, "filters": r.conv[1] if r.conv else None,
+                    "ratio": r.ratio, "ratio_text": None if r.ratio is None else ratio_text(r.ratio)})
+    return tuple(out)
+
+
+def errata() -> list[dict]:
+    """The tutorial's printed count beside cnnlab's, for every row where they differ."""
+    found = []
+    for p in presets():
+        printed = TUTORIAL_PRINTS.get(p["name"])
+        if printed is not None and printed != p["dense"]:
+            c, h, w = p["input_shape"]
+            found.append({"preset": p["name"], "tutorial": printed, "cnnlab": p["dense"],
+                          "text": (f"Erratum: the tutorial's table gives {printed:,} parameters for the "
+                                   f"{w}x{h}x{c} row; {c}*{w}*{h} = {c * h * w:,} inputs times {p['hidden']:,} "
+                                   f"hidden units plus {p['hidden']:,} biases is {p['dense']:,}.")})
+    return found
 
 
 def parameter_counts(data: dict) -> dict:
@@ -10,6 +58,8 @@ def parameter_counts(data: dict) -> dict:
 
     Request: ``channels`` 1-4, ``height``/``width`` 1-4096, ``hidden`` 1-100000, ``kernel`` 1-11,
     ``filters`` 1-1024. Counts from ``cnnlab.lab.explain.dense_parameters`` / ``conv_parameters``.
+    Returns the counts with their formulas, ``ratio`` (dense / conv) and ``ratio_text``, the
+    tutorials' rows as ``presets`` and the ``errata`` of their printed numbers.
     """
     check_fields(data, {"channels", "height", "width", "hidden", "kernel", "filters"})
     C = get_int(data, "channels", 1, 4, default=1)
@@ -20,11 +70,7 @@ def parameter_counts(data: dict) -> dict:
     filters = get_int(data, "filters", 1, 1024, default=16)
     dense = dense_parameters(C * H * W, hidden)
     conv = conv_parameters(C, filters, k)
-    rows, _ = parameter_comparison(print_fn=lambda *a, **kw: None)
     return {"dense": dense, "dense_formula": f"{C}*{H}*{W} * {hidden} + {hidden} = {dense:,}",
             "conv": conv, "conv_formula": f"{filters} * ({C}*{k}*{k}) + {filters} = {conv:,}",
-            "ratio": dense / conv,
-            "presets": [{"name": r.name, "input_shape": list(r.input_shape), "hidden": r.dense_units,
-                         "dense": r.dense_params, "conv": r.conv_params,
-                         "kernel": r.conv[2] if r.conv else None, "filters": r.conv[1] if r.conv else None}
-                        for r in rows]}
+            "ratio": dense / conv, "ratio_text": ratio_text(dense / conv),
+            "presets": list(presets()), "errata": errata()}
