@@ -41,7 +41,9 @@ def test_every_demo_writes_non_empty_pictures(demos):
 def test_the_gifs_have_several_frames(demos):
     out, _ = demos
     with Image.open(out / "convolution.gif") as im:
-        assert im.n_frames == 16  # one per position of the 4x4 feature map
+        assert im.n_frames == 25  # one per position of the 7x7 edge image's 5x5 feature map
+    with Image.open(out / "convolution_o.gif") as im:
+        assert im.n_frames == 16  # one per position of the O's 4x4 feature map
     with Image.open(out / "convolution_mnist.gif") as im:
         assert im.n_frames == 28
 
@@ -50,7 +52,8 @@ def test_demo_numbers(demos):
     _, r = demos
     conv = r["convolution"]["numbers"]
     assert conv["step_sum"] == pytest.approx(conv["step_value"], abs=1e-12)
-    assert conv["model_value"] == pytest.approx(conv["step_value"], rel=1e-5)
+    assert conv["step_value"] == 30 and conv["feature_map"] == [[0, 30, 30, 0, 0]] * 5
+    assert conv["ox_feature_maps"]["X"][1] == [1, 2, 2, 1]
     assert conv["output_sizes"] == {"6,3,1,0": 4, "28,3,1,1": 28, "28,2,2,0": 14, "7,3,2,0": 3, "224,3,1,1": 224}
     assert r["relu"]["numbers"]["min_after"] == 0 and r["relu"]["numbers"]["negatives_before"] > 0
     pool = r["pooling"]["numbers"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab.datasets import load_mnist
+from cnnlab.datasets import load_mnist, worked_examples
 from cnnlab.datasets.toys import lines_dataset, ox_dataset, ox_templates
 from cnnlab.lab import explain, viz
 from cnnlab.lab.filters import KERNELS
@@ -105,35 +105,39 @@ def train_toy(name: str, seed: int = 0, *, verbose: int = 0):
 
 # ----- demos ---------------------------------------------------------------------------------------
 def _demo_convolution(out: Path, say) -> dict:
-    # The filter the O/X model learned, on a clean X: a real model's numbers, small enough to read.
-    model, _, _ = train_toy("ox")
-    conv = model.layers[0]
-    kernel = conv.weight.data[0, 0].astype(np.float64)
-    bias = float(conv.bias.data[0])
-    x_img = ox_templates()[1].astype(np.float64)
-    out_map = model.intermediate_outputs(x_img[None, None].astype(model.dtype))[0][0, 0]
-    at = tuple(int(v) for v in np.unravel_index(int(np.argmax(out_map)), out_map.shape))
-    d = viz.conv_step_numbers(x_img, kernel, at=at, bias=bias)
+    # The tutorials' own hand calculations: the 7x7 edge (rows 0 30 30 0 0) and the O/X ring filter.
     files: list = []
-    save_figure(viz.conv_step(x_img, kernel, at=at, bias=bias), out / "convolution_step.png", files)
-    files.append(str(viz.conv_animation(x_img, kernel, out / "convolution.gif", bias=bias)))
+    vertical = np.asarray(KERNELS["vertical_edge"], dtype=np.float64)
+    edge = worked_examples.edge_image()
+    d = viz.conv_step_numbers(edge, vertical, at=(0, 1))
+    save_figure(viz.conv_step(edge, vertical, at=(0, 1)), out / "convolution_step.png", files)
+    files.append(str(viz.conv_animation(edge, vertical, out / "convolution.gif",
+                                        title="the 7x7 vertical-edge image and the vertical-edge kernel")))
+    ring, bias = np.asarray(worked_examples.OX_FILTER, dtype=np.float64), worked_examples.OX_BIAS
+    ox_maps = {}
+    for name, letter in (("O", worked_examples.letter_o()), ("X", worked_examples.letter_x())):
+        ox_maps[name] = viz.conv_step_numbers(letter, ring, bias=bias)["output"]
+        save_figure(viz.conv_step(letter, ring, bias=bias), out / f"convolution_step_{name.lower()}.png", files)
+        files.append(str(viz.conv_animation(letter, ring, out / f"convolution_{name.lower()}.gif", bias=bias,
+                                            title=f"the letter {name} and the O/X tutorial's ring filter, bias {bias:g}")))
     digit, label = mnist_digit(0)
-    vname, vkernel = _kernel("vertical_edge", "sobel_x")
-    edge = viz.conv_step_numbers(digit, vkernel, padding=1)["output"]
-    at_digit = tuple(int(v) for v in np.unravel_index(int(np.argmax(edge)), edge.shape))  # the strongest edge
-    save_figure(viz.conv_step(digit, vkernel, at=at_digit, padding=1), out / "convolution_step_mnist.png", files)
-    files.append(str(viz.conv_animation(digit, vkernel, out / "convolution_mnist.gif", padding=1, max_frames=28)))
+    edge_map = viz.conv_step_numbers(digit, vertical)["output"]  # valid: the window never leaves the digit
+    at_digit = tuple(int(v) for v in np.unravel_index(int(np.argmax(edge_map)), edge_map.shape))
+    save_figure(viz.conv_step(digit, vertical, at=at_digit), out / "convolution_step_mnist.png", files)
+    files.append(str(viz.conv_animation(digit, vertical, out / "convolution_mnist.gif", max_frames=28,
+                                        title=f"an MNIST {label} and the vertical-edge kernel (valid: no padding)")))
     sizes = {f"{n},{k},{s},{p}": explain.output_size(n, k, s, p)
              for n, k, s, p in ((6, 3, 1, 0), (28, 3, 1, 1), (28, 2, 2, 0), (7, 3, 2, 0), (224, 3, 1, 1))}
-    say(f"filter 0 of the trained ox model on a clean 6x6 X; output{list(at)}:")
-    say("  " + " + ".join(f"{a:.3g}*{b:.3g}" for a, b in zip(d["window"].ravel(), d["kernel"].ravel()))
-        + f" + bias {bias:.3g} = {d['sum']:.6g}  (conv2d_forward: {float(d['value']):.6g}; "
-          f"the model's own layer: {float(out_map[at]):.6g})")
-    say("feature map:\n" + np.array2string(d["output"], precision=2))
+    say("7x7 vertical-edge image, kernel [[1, 0, -1]] x 3, valid: output[0, 1] = "
+        + " + ".join(f"{a:g}*({b:g})" for a, b in zip(d["window"].ravel(), d["kernel"].ravel()))
+        + f" = {d['sum']:g} (conv2d_forward: {float(d['value']):g})")
+    say("feature map (every row 0 30 30 0 0):\n" + np.array2string(d["output"], precision=0))
+    for name, fmap in ox_maps.items():
+        say(f"letter {name}, ring filter, bias {bias:g}:\n" + np.array2string(fmap, precision=0))
     for key, (size, text) in sizes.items():
         say(f"output size n,k,s,p = {key}: {text}")
-    return {"numbers": {"at": list(at), "step_sum": d["sum"], "step_value": float(d["value"]),
-                        "model_value": float(out_map[at]), "feature_map": d["output"].tolist(),
+    return {"numbers": {"at": [0, 1], "step_sum": d["sum"], "step_value": float(d["value"]),
+                        "feature_map": d["output"].tolist(), "ox_feature_maps": {k: v.tolist() for k, v in ox_maps.items()},
                         "output_sizes": {k: v[0] for k, v in sizes.items()}, "mnist_label": label},
             "files": files}
 

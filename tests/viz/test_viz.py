@@ -70,7 +70,7 @@ def test_conv_step_figure_draws_the_window_and_the_partial_map(tmp_path):
     assert _colorbars(fig) == 5
     text = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
     value = viz.conv_step_numbers(img, k, (1, 2), bias=0.25)["sum"]
-    assert f"= {value:.4f}" in text and "bias (0.25)" in text
+    assert f"= {value:.4g}" in text and "bias (0.25)" in text
     partial = np.ma.filled(_images(fig)[-1].get_array().astype(float), np.nan).ravel()  # (16,) filled up to (1, 2)
     out = viz.conv_step_numbers(img, k, (1, 2), bias=0.25)["output"].ravel()
     assert np.array_equal(partial[:7], out[:7]) and np.isnan(partial[7:]).all()
