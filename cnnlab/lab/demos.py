@@ -22,6 +22,7 @@ from cnnlab.lab import explain, viz
 from cnnlab.lab.filters import KERNELS
 from cnnlab.lab.report import out_folder, probabilities_of, save_figure, visualize, write_report  # noqa: F401
 from cnnlab.lab.viz import conv_image, pool_maps
+from cnnlab.lab.viz.equivariance import shift_words
 from cnnlab.layers import Conv2d, MaxPool2d, ReLU
 from cnnlab.models import Sequential, zoo
 from cnnlab.ops.activation import relu_forward
@@ -256,7 +257,8 @@ def _demo_equivariance(out: Path, say) -> dict:
     r = explain.translation_equivariance(digit, kernel)
     files: list = []
     save_figure(viz.equivariance_figure(r), out / "equivariance.png", files)
-    say(f"kernel '{kname}' on a digit: max |conv(shift x) - shift(conv x)| = {r.conv_max_error:.2e}")
+    say(f"kernel '{kname}' on a digit shifted {shift_words(*r.shift)}: max |conv(shift x) - "
+        f"shift(conv x)| = {r.conv_max_error:.2e} away from the border")
     say(f"active values unchanged at the same position under 1-pixel shifts: conv+ReLU "
         f"{r.conv_unchanged_fraction:.1%}, after 2x2 max pooling {r.pool_unchanged_fraction:.1%}")
     return {"numbers": {"conv_max_error": r.conv_max_error, "conv_unchanged_fraction": r.conv_unchanged_fraction,
