@@ -11,7 +11,7 @@ from cnnlab.lab import commands as lab_cli, demos as lab
 
 #: pixel sizes (width, height) of some figures: figure inches x 100 dpi
 EXPECTED_SIZES = {"convolution_step.png": (1500, 410), "relu.png": (1300, 420), "pooling.png": (1300, 440),
-                  "pipeline.png": (2000, 400), "params.png": (1100, 460), "equivariance.png": (1700, 740),
+                  "pipeline.png": (1495, 500), "params.png": (1100, 460), "equivariance.png": (1700, 740),
                   "ox_curves.png": (1100, 400)}
 
 
@@ -60,7 +60,11 @@ def test_demo_numbers(demos):
     a = np.array(pool["input"])
     assert np.array_equal(np.array(pool["max"]), a.reshape(4, 2, 4, 2).max(axis=(1, 3)))
     assert np.allclose(np.array(pool["avg"]), a.reshape(4, 2, 4, 2).mean(axis=(1, 3)))
-    assert r["pipeline"]["numbers"]["shapes"]["pool"] == [14, 14]
+    pipe = r["pipeline"]["numbers"]
+    assert pipe["shapes"]["2: max pool"] == [2, 2] and pipe["shapes"]["3: flatten"] == [1, 4]
+    assert pipe["ring_flat"] == {"O": [2, 2, 2, 2], "X": [2, 2, 2, 2]}  # the tutorial's ring cannot tell them apart
+    assert pipe["flat"]["O"] != pipe["flat"]["X"]  # the trained filter can
+    assert pipe["probabilities"]["O"][0] > 0.5 and pipe["probabilities"]["X"][1] > 0.5
     for result in r["sparse-matrix"]["numbers"].values():
         assert result["forward_error"] < 1e-12 and result["backward_error"] < 1e-12
     assert r["sparse-matrix"]["numbers"]["6x6 padding 0"]["weight_slots"] == 144

@@ -26,14 +26,14 @@ _FORMATTER = argparse.RawDescriptionHelpFormatter
 
 DEMO_EPILOG = """\
 demos:
-  convolution      one convolution step written out, and GIFs of the feature map filling in
-  kernels          edge, Sobel, blur and sharpen kernels on an MNIST digit and on synthetic edges
+  convolution      the tutorials' 7x7 edge (0 30 30 0 0) and O/X ring filter step by step, PNGs and GIFs
+  kernels          the 7x7 edge example's numbers, then edge, Sobel, blur and sharpen kernels on real images
   relu             a feature map before and after ReLU, with the ReLU curve
   pooling          max and average pooling of a real feature map, windows drawn
-  pipeline         input -> filter -> convolution -> ReLU -> pooling -> flatten
-  ox               train the O-vs-X toy CNN to 100%, then its filters, maps, saliency, one pixel explained
+  pipeline         the tutorial's O and X side by side: conv -> ReLU -> max pool -> flatten -> dense
+  ox               train the tutorial's O-vs-X network to 100%, then its filters, maps, saliency, one pixel explained
   lines            the same for vertical-vs-horizontal lines
-  equivariance     shift the input, the feature map shifts; pooling hides small shifts
+  equivariance     shift the input 5 px, the feature map shifts too; pooling hides small shifts
   sparse-matrix    a convolution as multiplication by a sparse (Toeplitz) matrix
   receptive-field  how far back each layer sees: 3, 5, 7 for stacked 3x3 convs, faster with pooling
   params           dense versus convolutional parameter counts

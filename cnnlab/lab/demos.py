@@ -23,6 +23,7 @@ from cnnlab.lab.filters import KERNELS
 from cnnlab.lab.report import out_folder, probabilities_of, save_figure, visualize, write_report  # noqa: F401
 from cnnlab.lab.viz import conv_image, pool_maps
 from cnnlab.lab.viz.equivariance import shift_words
+from cnnlab.lab.viz.ox_views import ox_stages, ox_stages_figure
 from cnnlab.layers import Conv2d, MaxPool2d, ReLU
 from cnnlab.models import Sequential, zoo
 from cnnlab.ops.activation import relu_forward
@@ -87,7 +88,8 @@ def train_toy(name: str, seed: int = 0, *, verbose: int = 0):
     """Train a toy CNN (``"ox"`` or ``"lines"``) with a fixed seed.
 
     Args:
-        name: ``"ox"`` (``zoo.ox_cnn`` on 6x6 letters) or ``"lines"`` (``zoo.lines_cnn`` on 8x8 lines).
+        name: ``"ox"`` (``zoo.ox_tutorial_cnn``, the tutorial's one-filter network, on 6x6 letters) or
+            ``"lines"`` (``zoo.lines_cnn`` on 8x8 lines).
         seed: seeds the weights, the data and the shuffling.
         verbose: passed to ``fit``.
 
@@ -96,7 +98,7 @@ def train_toy(name: str, seed: int = 0, *, verbose: int = 0):
     """
     cfg = _toy_config(name)
     (x, y), (xt, yt) = toy_data(name, seed)
-    model = zoo.ox_cnn(seed=seed) if name == "ox" else zoo.lines_cnn(seed=seed)
+    model = zoo.ox_tutorial_cnn(seed=seed) if name == "ox" else zoo.lines_cnn(seed=seed)
     model.compile("adam", lr=cfg["lr"])
     history = model.fit(x, y, epochs=cfg["epochs"], batch_size=cfg["batch_size"], seed=seed, verbose=verbose,
                         validation_data=(xt, yt))
@@ -197,18 +199,38 @@ def _demo_pooling(out: Path, say) -> dict:
     return {"numbers": {"input": crop.tolist(), "max": mx.tolist(), "avg": av.tolist()}, "files": files}
 
 
+def _letters() -> dict:
+    """The O/X tutorial's crisp 6x6 letters, by name."""
+    return {"O": worked_examples.letter_o(), "X": worked_examples.letter_x()}
+
+
 def _demo_pipeline(out: Path, say) -> dict:
-    digit, label = mnist_digit(0)
-    kname, kernel = _kernel("vertical_edge", "sobel_x")
-    d = viz.pipeline_numbers(digit, kernel)
+    # The tutorial's network on its own letters: first its hand-set ring filter, then trained.
     files: list = []
-    save_figure(viz.pipeline_figure(digit, kernel, kernel_name=kname.replace("_", " ")), out / "pipeline.png", files)
+    ring = zoo.ox_tutorial_cnn()
+    save_figure(ox_stages_figure(ring, _letters(), dense=False, title="the tutorial's ring filter (bias -2): O and X "
+                                 "both flatten to [2, 2, 2, 2], so no dense layer can tell them apart"),
+                out / "pipeline_ring_filter.png", files)
+    model, _, acc = train_toy("ox")
+    stages = ox_stages(model, _letters())
+    save_figure(ox_stages_figure(model, _letters(), title=f"the tutorial's network after training on the ox toy "
+                                 f"({acc:.0%} held out): conv -> ReLU -> max pool -> flatten -> dense"),
+                out / "pipeline.png", files)
+    digit, _ = mnist_digit(0)
     maps = np.stack([viz.pipeline_numbers(digit, _kernel(*names)[1], pool=4)["pool"]
                      for names in (("vertical_edge", "sobel_x"), ("horizontal_edge", "sobel_y"), ("sharpen",))])
     save_figure(viz.flatten_figure(maps), out / "flatten.png", files)  # 3 filters -> (3, 7, 7) -> 147 numbers
-    shapes = {k: list(v.shape) for k, v in d.items()}
-    say(f"digit {label}: " + " -> ".join(f"{k} {'x'.join(map(str, s))}" for k, s in shapes.items()))
-    return {"numbers": {"shapes": shapes, "flat_sum": float(d["flat"].sum())}, "files": files}
+    shapes = {stage: list(next(iter(v.values())).shape) for stage, v in stages.items()}
+    flat = {name: a.ravel().tolist() for name, a in stages["3: flatten"].items()}
+    probs = {name: a.ravel().tolist() for name, a in stages["probabilities"].items()}
+    ring_flat = {name: a.ravel().tolist() for name, a in ox_stages(ring, _letters(), dense=False)["3: flatten"].items()}
+    say("stages: " + " -> ".join(f"{k} {'x'.join(map(str, v))}" for k, v in shapes.items()))
+    say(f"the ring filter flattens O to {ring_flat['O']} and X to {ring_flat['X']}")
+    for name in flat:
+        say(f"trained, letter {name}: flattened {np.round(flat[name], 3).tolist()} -> P(O), P(X) = "
+            f"{np.round(probs[name], 3).tolist()}")
+    return {"numbers": {"shapes": shapes, "flat": flat, "probabilities": probs, "ring_flat": ring_flat,
+                        "test_accuracy": acc}, "files": files}
 
 
 def _toy_demo(name: str, out: Path, say) -> dict:
@@ -221,9 +243,14 @@ def _toy_demo(name: str, out: Path, say) -> dict:
     save_figure(viz.filters_figure(model), out / f"{name}_filters.png", files)
     before = _fresh_model(name).layers[0].weight.data
     save_figure(viz.filters_before_after(before, model.layers[0].weight.data), out / f"{name}_filters_before_after.png", files)
-    for label in range(2):
-        k = int(np.flatnonzero(yt == label)[0])
-        save_figure(viz.feature_maps(model, xt[k]), out / f"{name}_feature_maps_{cfg['classes'][label]}.png", files)
+    if name == "ox":  # the tutorial's crisp letters side by side, one colour scale per stage
+        save_figure(ox_stages_figure(model, _letters(), title="what the trained network computes for the "
+                                     "tutorial's O and X"), out / "ox_feature_maps.png", files)
+    else:
+        for label in range(2):
+            k = int(np.flatnonzero(yt == label)[0])
+            save_figure(viz.feature_maps(model, xt[k]), out / f"{name}_feature_maps_{cfg['classes'][label]}.png",
+                        files)
     save_figure(viz.prediction_grid(xt, yt, probs, class_names=cfg["classes"], n=16), out / f"{name}_predictions.png", files)
     k0 = int(np.flatnonzero(yt == 1)[0])
     save_figure(viz.probabilities_figure(probs[k0], class_names=cfg["classes"], true_label=int(yt[k0]), image=xt[k0, 0]),
@@ -242,7 +269,7 @@ def _toy_demo(name: str, out: Path, say) -> dict:
 
 
 def _fresh_model(name: str):
-    return zoo.ox_cnn(seed=0) if name == "ox" else zoo.lines_cnn(seed=0)
+    return zoo.ox_tutorial_cnn(seed=0) if name == "ox" else zoo.lines_cnn(seed=0)
 
 
 def _strongest(model, x) -> tuple[int, int]:

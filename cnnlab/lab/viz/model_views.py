@@ -164,7 +164,7 @@ def filters_figure(model_or_weights, *, layer_index: int | None = None, max_filt
     cb = fig.colorbar(im, ax=list(axes.ravel()[:n]), fraction=0.03, pad=0.02)
     cb.set_label("weight", fontsize=8)
     kind = "" if w.shape[1] == 1 else f" (mean over {w.shape[1]} input channels)"
-    fig.suptitle(f"{n} learned filters {w.shape[2]}x{w.shape[3]}{kind}", fontsize=11)
+    fig.suptitle(f"{n} learned filter{'s' if n > 1 else ''} {w.shape[2]}x{w.shape[3]}{kind}", fontsize=11)
     return finish(fig, save)
 
 
@@ -247,5 +247,5 @@ def filters_before_after(before, after, *, max_filters: int = 16, save=None):
         im = _filter_panels(fig, axes[r], w, nrm, numbers, prefix=name)
         cb = fig.colorbar(im, ax=list(axes[r]), fraction=0.03, pad=0.02)
         cb.set_label("weight" if r < 2 else "after - before", fontsize=8)
-    fig.suptitle("first-layer filters before and after training", fontsize=11)
+    fig.suptitle("first-layer filters" + ("\n" if n < 3 else " ") + "before and after training", fontsize=11)
     return finish(fig, save)
