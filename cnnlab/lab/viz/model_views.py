@@ -155,7 +155,7 @@ def filters_figure(model_or_weights, *, layer_index: int | None = None, max_filt
     n = w.shape[0]
     cols = min(8, n)
     rows = int(np.ceil(n / cols))
-    fig = new_figure(1.5 * cols + 1.2, 1.55 * rows + 0.6)
+    fig = new_figure(max(1.5 * cols + 1.2, 3.4), max(1.55 * rows + 0.6, 2.8))  # one filter: still legible
     axes = np.asarray(fig.subplots(rows, cols, squeeze=False))
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
