@@ -148,8 +148,9 @@ def test_feature_maps_are_the_models_own_activations():
             i, c = (int(part.lstrip("layerchanel")) for part in label.split("/"))
             assert np.array_equal(ax.images[0].get_array(), outs[i][0, c])
             seen += 1
-    assert seen == 4 * len(viz.feature_map_layers(m)) == 16
-    assert _colorbars(fig) == 1 + 4
+    assert viz.feature_map_layers(m) == [0, 1, 2, 3, 4, 5]  # conv, ReLU, pool, twice: the ReLU maps too
+    assert seen == 4 * len(viz.feature_map_layers(m)) == 24
+    assert _colorbars(fig) == 1 + 6
     with pytest.raises(TypeError, match="dtype"):
         viz.feature_maps(m, x.astype(np.float64))
 
