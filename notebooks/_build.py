@@ -160,7 +160,7 @@ display(widgets.interactive(step, i=(0, 3), j=(0, 3)))'''),
     code('''from cnnlab.lab.viz import pipeline_figure
 fig = pipeline_figure(letters[1], kernel, padding=1, pool=2)'''),
     md("""## A trainable CNN for O versus X
-Noisy, shifted letters; cnnlab's `ox_cnn` learns its filters with Adam."""),
+Noisy, shifted letters; the tutorial's network (`zoo.ox_tutorial_cnn`: one 3x3 filter that starts as the tutorial's ring, ReLU, 2x2 max pool, dense) learns with Adam."""),
     code('''from cnnlab.lab import train_toy
 model, history, acc = train_toy("ox", seed=0)
 print(f"held-out accuracy: {acc:.1%} after {len(history.history['loss'])} epochs")

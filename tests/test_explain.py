@@ -158,7 +158,7 @@ def test_convolution_is_equivariant_and_pooling_adds_local_invariance():
     kernel = rng.standard_normal((3, 3))
     r = explain.translation_equivariance(img, kernel)
     assert r.conv_max_error < 1e-12
-    assert len(r.per_shift) == 4
+    assert len(r.per_shift) == 4 + 1 and r.shift == (5, 0)  # four 1-pixel shifts, then the exercise's 5 pixels
     assert r.pool_unchanged_fraction > r.conv_unchanged_fraction
     assert r.pool_relative_change < r.conv_relative_change
     assert r.pooled.shape == (12, 12)

@@ -17,7 +17,7 @@ def test_vertical_edge_worked_example():
 
 
 def test_catalogue_values():
-    assert set(KERNELS) == {"vertical_edge", "horizontal_edge", "diagonal_edge_main", "diagonal_edge_anti", "sobel_x",
+    assert set(KERNELS) == {"vertical_edge", "horizontal_edge", "diagonal_edge", "diagonal_edge_main", "diagonal_edge_anti", "sobel_x",
                             "sobel_y", "box_blur", "gaussian_blur", "sharpen", "identity", "laplacian"}
     for name, k in KERNELS.items():
         assert k.shape == (3, 3) and k.dtype == np.float64, name
@@ -26,10 +26,11 @@ def test_catalogue_values():
     np.testing.assert_array_equal(kernels.horizontal_edge, kernels.vertical_edge.T)
     np.testing.assert_array_equal(kernels.gaussian_blur * 16, [[1, 2, 1], [2, 4, 2], [1, 2, 1]])
     np.testing.assert_array_equal(kernels.sobel_y, kernels.sobel_x.T)
+    np.testing.assert_array_equal(kernels.diagonal_edge, [[2, 1, 0], [1, 0, -1], [0, -1, -2]])  # the tutorial's
     sums = {name: float(k.sum()) for name, k in KERNELS.items()}
     for name in ("box_blur", "gaussian_blur", "sharpen", "identity"):
         assert sums[name] == pytest.approx(1.0), name  # keep brightness
-    for name in ("vertical_edge", "horizontal_edge", "diagonal_edge_main", "diagonal_edge_anti", "sobel_x", "sobel_y",
+    for name in ("vertical_edge", "horizontal_edge", "diagonal_edge", "diagonal_edge_main", "diagonal_edge_anti", "sobel_x", "sobel_y",
                  "laplacian"):
         assert sums[name] == 0.0, name  # flat areas give 0
 

@@ -11,7 +11,7 @@ from cnnlab.lab import commands as lab_cli, demos as lab
 
 #: pixel sizes (width, height) of some figures: figure inches x 100 dpi
 EXPECTED_SIZES = {"convolution_step.png": (1500, 410), "relu.png": (1300, 420), "pooling.png": (1300, 440),
-                  "pipeline.png": (2000, 400), "params.png": (1600, 520), "equivariance.png": (1700, 740),
+                  "pipeline.png": (1495, 500), "params.png": (1600, 520), "equivariance.png": (1700, 740),
                   "ox_curves.png": (1100, 400)}
 
 
@@ -41,7 +41,9 @@ def test_every_demo_writes_non_empty_pictures(demos):
 def test_the_gifs_have_several_frames(demos):
     out, _ = demos
     with Image.open(out / "convolution.gif") as im:
-        assert im.n_frames == 16  # one per position of the 4x4 feature map
+        assert im.n_frames == 25  # one per position of the 7x7 edge image's 5x5 feature map
+    with Image.open(out / "convolution_o.gif") as im:
+        assert im.n_frames == 16  # one per position of the O's 4x4 feature map
     with Image.open(out / "convolution_mnist.gif") as im:
         assert im.n_frames == 28
 
@@ -50,14 +52,19 @@ def test_demo_numbers(demos):
     _, r = demos
     conv = r["convolution"]["numbers"]
     assert conv["step_sum"] == pytest.approx(conv["step_value"], abs=1e-12)
-    assert conv["model_value"] == pytest.approx(conv["step_value"], rel=1e-5)
+    assert conv["step_value"] == 30 and conv["feature_map"] == [[0, 30, 30, 0, 0]] * 5
+    assert conv["ox_feature_maps"]["X"][1] == [1, 2, 2, 1]
     assert conv["output_sizes"] == {"6,3,1,0": 4, "28,3,1,1": 28, "28,2,2,0": 14, "7,3,2,0": 3, "224,3,1,1": 224}
     assert r["relu"]["numbers"]["min_after"] == 0 and r["relu"]["numbers"]["negatives_before"] > 0
     pool = r["pooling"]["numbers"]
     a = np.array(pool["input"])
     assert np.array_equal(np.array(pool["max"]), a.reshape(4, 2, 4, 2).max(axis=(1, 3)))
     assert np.allclose(np.array(pool["avg"]), a.reshape(4, 2, 4, 2).mean(axis=(1, 3)))
-    assert r["pipeline"]["numbers"]["shapes"]["pool"] == [14, 14]
+    pipe = r["pipeline"]["numbers"]
+    assert pipe["shapes"]["2: max pool"] == [2, 2] and pipe["shapes"]["3: flatten"] == [1, 4]
+    assert pipe["ring_flat"] == {"O": [2, 2, 2, 2], "X": [2, 2, 2, 2]}  # the tutorial's ring cannot tell them apart
+    assert pipe["flat"]["O"] != pipe["flat"]["X"]  # the trained filter can
+    assert pipe["probabilities"]["O"][0] > 0.5 and pipe["probabilities"]["X"][1] > 0.5
     for result in r["sparse-matrix"]["numbers"].values():
         assert result["forward_error"] < 1e-12 and result["backward_error"] < 1e-12
     assert r["sparse-matrix"]["numbers"]["6x6 padding 0"]["weight_slots"] == 144

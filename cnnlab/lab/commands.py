@@ -26,15 +26,15 @@ _FORMATTER = argparse.RawDescriptionHelpFormatter
 
 DEMO_EPILOG = """\
 demos:
-  convolution      one convolution step written out, and GIFs of the feature map filling in
-  kernels          edge, Sobel, blur and sharpen kernels on an MNIST digit and on synthetic edges
+  convolution      the tutorials' 7x7 edge (0 30 30 0 0) and O/X ring filter step by step, PNGs and GIFs
+  kernels          the 7x7 edge example's numbers, then edge, Sobel, blur and sharpen kernels on real images
   relu             a feature map before and after ReLU, with the ReLU curve
   pooling          max and average pooling of a real feature map, windows drawn; the tutorial's
                    4x4 example and its gradient routing (erratum: [[6,8],[9,11]], not [[3,4],[9,11]])
-  pipeline         input -> filter -> convolution -> ReLU -> pooling -> flatten
-  ox               train the O-vs-X toy CNN to 100%, then its filters, maps, saliency, one pixel explained
+  pipeline         the tutorial's O and X side by side: conv -> ReLU -> max pool -> flatten -> dense
+  ox               train the tutorial's O-vs-X network to 100%, then its filters, maps, saliency, one pixel explained
   lines            the same for vertical-vs-horizontal lines
-  equivariance     shift the input, the feature map shifts; pooling hides small shifts
+  equivariance     shift the input 5 px, the feature map shifts too; pooling hides small shifts
   sparse-matrix    a convolution as multiplication by a sparse (Toeplitz) matrix
   receptive-field  how far back each layer sees: 3x3, 5x5, 7x7 = 9, 25, 49 pixels for stacked 3x3
                    convs (erratum: not "9, 15, 21"), faster with pooling; output size and coverage

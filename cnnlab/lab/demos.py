@@ -16,13 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab.datasets import load_mnist
+from cnnlab.datasets import load_mnist, worked_examples
 from cnnlab.datasets.toys import lines_dataset, ox_dataset, ox_templates
 from cnnlab.datasets.worked_examples import POOL_EXAMPLE_ERRATUM, pool_example, pool_upstream
 from cnnlab.lab import explain, viz
 from cnnlab.lab.filters import KERNELS
 from cnnlab.lab.report import out_folder, probabilities_of, save_figure, visualize, write_report  # noqa: F401
 from cnnlab.lab.viz import conv_image, pool_maps
+from cnnlab.lab.viz.equivariance import shift_words
+from cnnlab.lab.viz.ox_views import ox_stages, ox_stages_figure
 from cnnlab.layers import Conv2d, MaxPool2d, ReLU
 from cnnlab.models import Sequential, zoo
 from cnnlab.ops.activation import relu_forward
@@ -87,7 +89,8 @@ def train_toy(name: str, seed: int = 0, *, verbose: int = 0):
     """Train a toy CNN (``"ox"`` or ``"lines"``) with a fixed seed.
 
     Args:
-        name: ``"ox"`` (``zoo.ox_cnn`` on 6x6 letters) or ``"lines"`` (``zoo.lines_cnn`` on 8x8 lines).
+        name: ``"ox"`` (``zoo.ox_tutorial_cnn``, the tutorial's one-filter network, on 6x6 letters) or
+            ``"lines"`` (``zoo.lines_cnn`` on 8x8 lines).
         seed: seeds the weights, the data and the shuffling.
         verbose: passed to ``fit``.
 
@@ -96,7 +99,7 @@ def train_toy(name: str, seed: int = 0, *, verbose: int = 0):
     """
     cfg = _toy_config(name)
     (x, y), (xt, yt) = toy_data(name, seed)
-    model = zoo.ox_cnn(seed=seed) if name == "ox" else zoo.lines_cnn(seed=seed)
+    model = zoo.ox_tutorial_cnn(seed=seed) if name == "ox" else zoo.lines_cnn(seed=seed)
     model.compile("adam", lr=cfg["lr"])
     history = model.fit(x, y, epochs=cfg["epochs"], batch_size=cfg["batch_size"], seed=seed, verbose=verbose,
                         validation_data=(xt, yt))
@@ -106,35 +109,39 @@ def train_toy(name: str, seed: int = 0, *, verbose: int = 0):
 
 # ----- demos ---------------------------------------------------------------------------------------
 def _demo_convolution(out: Path, say) -> dict:
-    # The filter the O/X model learned, on a clean X: a real model's numbers, small enough to read.
-    model, _, _ = train_toy("ox")
-    conv = model.layers[0]
-    kernel = conv.weight.data[0, 0].astype(np.float64)
-    bias = float(conv.bias.data[0])
-    x_img = ox_templates()[1].astype(np.float64)
-    out_map = model.intermediate_outputs(x_img[None, None].astype(model.dtype))[0][0, 0]
-    at = tuple(int(v) for v in np.unravel_index(int(np.argmax(out_map)), out_map.shape))
-    d = viz.conv_step_numbers(x_img, kernel, at=at, bias=bias)
+    # The tutorials' own hand calculations: the 7x7 edge (rows 0 30 30 0 0) and the O/X ring filter.
     files: list = []
-    save_figure(viz.conv_step(x_img, kernel, at=at, bias=bias), out / "convolution_step.png", files)
-    files.append(str(viz.conv_animation(x_img, kernel, out / "convolution.gif", bias=bias)))
+    vertical = np.asarray(KERNELS["vertical_edge"], dtype=np.float64)
+    edge = worked_examples.edge_image()
+    d = viz.conv_step_numbers(edge, vertical, at=(0, 1))
+    save_figure(viz.conv_step(edge, vertical, at=(0, 1)), out / "convolution_step.png", files)
+    files.append(str(viz.conv_animation(edge, vertical, out / "convolution.gif",
+                                        title="the 7x7 vertical-edge image and the vertical-edge kernel")))
+    ring, bias = np.asarray(worked_examples.OX_FILTER, dtype=np.float64), worked_examples.OX_BIAS
+    ox_maps = {}
+    for name, letter in (("O", worked_examples.letter_o()), ("X", worked_examples.letter_x())):
+        ox_maps[name] = viz.conv_step_numbers(letter, ring, bias=bias)["output"]
+        save_figure(viz.conv_step(letter, ring, bias=bias), out / f"convolution_step_{name.lower()}.png", files)
+        files.append(str(viz.conv_animation(letter, ring, out / f"convolution_{name.lower()}.gif", bias=bias,
+                                            title=f"the letter {name} and the O/X tutorial's ring filter, bias {bias:g}")))
     digit, label = mnist_digit(0)
-    vname, vkernel = _kernel("vertical_edge", "sobel_x")
-    edge = viz.conv_step_numbers(digit, vkernel, padding=1)["output"]
-    at_digit = tuple(int(v) for v in np.unravel_index(int(np.argmax(edge)), edge.shape))  # the strongest edge
-    save_figure(viz.conv_step(digit, vkernel, at=at_digit, padding=1), out / "convolution_step_mnist.png", files)
-    files.append(str(viz.conv_animation(digit, vkernel, out / "convolution_mnist.gif", padding=1, max_frames=28)))
+    edge_map = viz.conv_step_numbers(digit, vertical)["output"]  # valid: the window never leaves the digit
+    at_digit = tuple(int(v) for v in np.unravel_index(int(np.argmax(edge_map)), edge_map.shape))
+    save_figure(viz.conv_step(digit, vertical, at=at_digit), out / "convolution_step_mnist.png", files)
+    files.append(str(viz.conv_animation(digit, vertical, out / "convolution_mnist.gif", max_frames=28,
+                                        title=f"an MNIST {label} and the vertical-edge kernel (valid: no padding)")))
     sizes = {f"{n},{k},{s},{p}": explain.output_size(n, k, s, p)
              for n, k, s, p in ((6, 3, 1, 0), (28, 3, 1, 1), (28, 2, 2, 0), (7, 3, 2, 0), (224, 3, 1, 1))}
-    say(f"filter 0 of the trained ox model on a clean 6x6 X; output{list(at)}:")
-    say("  " + " + ".join(f"{a:.3g}*{b:.3g}" for a, b in zip(d["window"].ravel(), d["kernel"].ravel()))
-        + f" + bias {bias:.3g} = {d['sum']:.6g}  (conv2d_forward: {float(d['value']):.6g}; "
-          f"the model's own layer: {float(out_map[at]):.6g})")
-    say("feature map:\n" + np.array2string(d["output"], precision=2))
+    say("7x7 vertical-edge image, kernel [[1, 0, -1]] x 3, valid: output[0, 1] = "
+        + " + ".join(f"{a:g}*({b:g})" for a, b in zip(d["window"].ravel(), d["kernel"].ravel()))
+        + f" = {d['sum']:g} (conv2d_forward: {float(d['value']):g})")
+    say("feature map (every row 0 30 30 0 0):\n" + np.array2string(d["output"], precision=0))
+    for name, fmap in ox_maps.items():
+        say(f"letter {name}, ring filter, bias {bias:g}:\n" + np.array2string(fmap, precision=0))
     for key, (size, text) in sizes.items():
         say(f"output size n,k,s,p = {key}: {text}")
-    return {"numbers": {"at": list(at), "step_sum": d["sum"], "step_value": float(d["value"]),
-                        "model_value": float(out_map[at]), "feature_map": d["output"].tolist(),
+    return {"numbers": {"at": [0, 1], "step_sum": d["sum"], "step_value": float(d["value"]),
+                        "feature_map": d["output"].tolist(), "ox_feature_maps": {k: v.tolist() for k, v in ox_maps.items()},
                         "output_sizes": {k: v[0] for k, v in sizes.items()}, "mnist_label": label},
             "files": files}
 
@@ -202,18 +209,38 @@ def _demo_pooling(out: Path, say) -> dict:
                         "example_max": r["output"].tolist(), "example_dx": r["dx"].tolist()}, "files": files}
 
 
+def _letters() -> dict:
+    """The O/X tutorial's crisp 6x6 letters, by name."""
+    return {"O": worked_examples.letter_o(), "X": worked_examples.letter_x()}
+
+
 def _demo_pipeline(out: Path, say) -> dict:
-    digit, label = mnist_digit(0)
-    kname, kernel = _kernel("vertical_edge", "sobel_x")
-    d = viz.pipeline_numbers(digit, kernel)
+    # The tutorial's network on its own letters: first its hand-set ring filter, then trained.
     files: list = []
-    save_figure(viz.pipeline_figure(digit, kernel, kernel_name=kname.replace("_", " ")), out / "pipeline.png", files)
+    ring = zoo.ox_tutorial_cnn()
+    save_figure(ox_stages_figure(ring, _letters(), dense=False, title="the tutorial's ring filter (bias -2): O and X "
+                                 "both flatten to [2, 2, 2, 2], so no dense layer can tell them apart"),
+                out / "pipeline_ring_filter.png", files)
+    model, _, acc = train_toy("ox")
+    stages = ox_stages(model, _letters())
+    save_figure(ox_stages_figure(model, _letters(), title=f"the tutorial's network after training on the ox toy "
+                                 f"({acc:.0%} held out): conv -> ReLU -> max pool -> flatten -> dense"),
+                out / "pipeline.png", files)
+    digit, _ = mnist_digit(0)
     maps = np.stack([viz.pipeline_numbers(digit, _kernel(*names)[1], pool=4)["pool"]
                      for names in (("vertical_edge", "sobel_x"), ("horizontal_edge", "sobel_y"), ("sharpen",))])
     save_figure(viz.flatten_figure(maps), out / "flatten.png", files)  # 3 filters -> (3, 7, 7) -> 147 numbers
-    shapes = {k: list(v.shape) for k, v in d.items()}
-    say(f"digit {label}: " + " -> ".join(f"{k} {'x'.join(map(str, s))}" for k, s in shapes.items()))
-    return {"numbers": {"shapes": shapes, "flat_sum": float(d["flat"].sum())}, "files": files}
+    shapes = {stage: list(next(iter(v.values())).shape) for stage, v in stages.items()}
+    flat = {name: a.ravel().tolist() for name, a in stages["3: flatten"].items()}
+    probs = {name: a.ravel().tolist() for name, a in stages["probabilities"].items()}
+    ring_flat = {name: a.ravel().tolist() for name, a in ox_stages(ring, _letters(), dense=False)["3: flatten"].items()}
+    say("stages: " + " -> ".join(f"{k} {'x'.join(map(str, v))}" for k, v in shapes.items()))
+    say(f"the ring filter flattens O to {ring_flat['O']} and X to {ring_flat['X']}")
+    for name in flat:
+        say(f"trained, letter {name}: flattened {np.round(flat[name], 3).tolist()} -> P(O), P(X) = "
+            f"{np.round(probs[name], 3).tolist()}")
+    return {"numbers": {"shapes": shapes, "flat": flat, "probabilities": probs, "ring_flat": ring_flat,
+                        "test_accuracy": acc}, "files": files}
 
 
 def _toy_demo(name: str, out: Path, say) -> dict:
@@ -226,9 +253,14 @@ def _toy_demo(name: str, out: Path, say) -> dict:
     save_figure(viz.filters_figure(model), out / f"{name}_filters.png", files)
     before = _fresh_model(name).layers[0].weight.data
     save_figure(viz.filters_before_after(before, model.layers[0].weight.data), out / f"{name}_filters_before_after.png", files)
-    for label in range(2):
-        k = int(np.flatnonzero(yt == label)[0])
-        save_figure(viz.feature_maps(model, xt[k]), out / f"{name}_feature_maps_{cfg['classes'][label]}.png", files)
+    if name == "ox":  # the tutorial's crisp letters side by side, one colour scale per stage
+        save_figure(ox_stages_figure(model, _letters(), title="what the trained network computes for the "
+                                     "tutorial's O and X"), out / "ox_feature_maps.png", files)
+    else:
+        for label in range(2):
+            k = int(np.flatnonzero(yt == label)[0])
+            save_figure(viz.feature_maps(model, xt[k]), out / f"{name}_feature_maps_{cfg['classes'][label]}.png",
+                        files)
     save_figure(viz.prediction_grid(xt, yt, probs, class_names=cfg["classes"], n=16), out / f"{name}_predictions.png", files)
     k0 = int(np.flatnonzero(yt == 1)[0])
     save_figure(viz.probabilities_figure(probs[k0], class_names=cfg["classes"], true_label=int(yt[k0]), image=xt[k0, 0]),
@@ -247,7 +279,7 @@ def _toy_demo(name: str, out: Path, say) -> dict:
 
 
 def _fresh_model(name: str):
-    return zoo.ox_cnn(seed=0) if name == "ox" else zoo.lines_cnn(seed=0)
+    return zoo.ox_tutorial_cnn(seed=0) if name == "ox" else zoo.lines_cnn(seed=0)
 
 
 def _strongest(model, x) -> tuple[int, int]:
@@ -262,7 +294,8 @@ def _demo_equivariance(out: Path, say) -> dict:
     r = explain.translation_equivariance(digit, kernel)
     files: list = []
     save_figure(viz.equivariance_figure(r), out / "equivariance.png", files)
-    say(f"kernel '{kname}' on a digit: max |conv(shift x) - shift(conv x)| = {r.conv_max_error:.2e}")
+    say(f"kernel '{kname}' on a digit shifted {shift_words(*r.shift)}: max |conv(shift x) - "
+        f"shift(conv x)| = {r.conv_max_error:.2e} away from the border")
     say(f"active values unchanged at the same position under 1-pixel shifts: conv+ReLU "
         f"{r.conv_unchanged_fraction:.1%}, after 2x2 max pooling {r.pool_unchanged_fraction:.1%}")
     return {"numbers": {"conv_max_error": r.conv_max_error, "conv_unchanged_fraction": r.conv_unchanged_fraction,

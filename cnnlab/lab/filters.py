@@ -17,15 +17,16 @@ Example:
            [ 0., 30., 30.,  0.,  0.],
            [ 0., 30., 30.,  0.,  0.]])
     >>> sorted(KERNELS)[:4]
-    ['box_blur', 'diagonal_edge_anti', 'diagonal_edge_main', 'gaussian_blur']
+    ['box_blur', 'diagonal_edge', 'diagonal_edge_anti', 'diagonal_edge_main']
 """
 from __future__ import annotations
 
 import numpy as np
 
+from cnnlab.datasets.worked_examples import TUTORIAL_DIAGONAL
 from cnnlab.ops.conv import conv2d_forward
 
-__all__ = ["vertical_edge", "horizontal_edge", "diagonal_edge_main", "diagonal_edge_anti", "sobel_x", "sobel_y",
+__all__ = ["vertical_edge", "horizontal_edge", "diagonal_edge", "diagonal_edge_main", "diagonal_edge_anti", "sobel_x", "sobel_y",
            "box_blur", "gaussian_blur", "sharpen", "identity", "laplacian", "KERNELS", "apply_kernel",
            "sobel_magnitude"]
 
@@ -42,6 +43,11 @@ vertical_edge = _const([[1, 0, -1]] * 3)
 
 #: Responds to horizontal edges, positive where bright is ABOVE (top row minus bottom row).
 horizontal_edge = _const([[1, 1, 1], [0, 0, 0], [-1, -1, -1]])
+
+#: The kernel-zoo tutorial's diagonal edge detector ``[[2, 1, 0], [1, 0, -1], [0, -1, -2]]``: zeros
+#: on the anti-diagonal, so it responds to edges running like ``/``, positive where bright is
+#: above-left; the 2 / -2 corners weigh the pixels farthest from the edge most.
+diagonal_edge = _const(TUTORIAL_DIAGONAL)
 
 #: Zeros on the main diagonal: responds to edges running like ``\``, positive where bright
 #: is above-right of the line.
@@ -78,7 +84,7 @@ laplacian = _const([[0, 1, 0], [1, -4, 1], [0, 1, 0]])
 #: name -> kernel
 KERNELS: dict[str, np.ndarray] = {
     "vertical_edge": vertical_edge, "horizontal_edge": horizontal_edge,
-    "diagonal_edge_main": diagonal_edge_main, "diagonal_edge_anti": diagonal_edge_anti,
+    "diagonal_edge": diagonal_edge, "diagonal_edge_main": diagonal_edge_main, "diagonal_edge_anti": diagonal_edge_anti,
     "sobel_x": sobel_x, "sobel_y": sobel_y, "box_blur": box_blur, "gaussian_blur": gaussian_blur,
     "sharpen": sharpen, "identity": identity, "laplacian": laplacian,
 }

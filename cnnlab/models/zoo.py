@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnlab.datasets.worked_examples import OX_BIAS, OX_FILTER
 from cnnlab.layers import (AvgPool2d, BatchNorm2d, Conv2d, Dense, Dropout, Flatten, GlobalAvgPool2d,
                            MaxPool2d, ReLU, Tanh)
 from cnnlab.models.pretrained import load_pretrained
@@ -127,9 +128,9 @@ def ox_cnn(*, seed: int | None = 0, dtype=np.float32) -> Sequential:
     Flatten, Dense 2->2. Each filter learns a pattern one letter holds and the other does not
     (an X's diagonal strokes, an O's corners); the max pool over the whole map makes the
     answer independent of where the letter sits (the data shift it by up to one pixel). A
-    single filter with a 2x2 pool (the tutorials' first sketch) reaches 100% held-out accuracy
-    only for some seeds; two filters and a global max do for most (seed 0 included, see
-    ``cnnlab.lab.train_toy``).
+    single filter with a 2x2 pool (the tutorials' network, :func:`ox_tutorial_cnn`) from a
+    random start reaches 100% held-out accuracy only for some seeds; two filters and a global
+    max do for most (seed 0 included).
 
     Shape:
         input (N, 1, 6, 6) -> (2, 4, 4) -> (2, 1, 1) -> 2 -> logits (N, 2)
@@ -143,6 +144,36 @@ def ox_cnn(*, seed: int | None = 0, dtype=np.float32) -> Sequential:
     return Sequential([
         Conv2d(1, 2, 3, **kw), ReLU(), MaxPool2d(4), Flatten(), Dense(2, 2, **kw),
     ], input_shape=(1, 6, 6), name="ox_cnn")
+
+
+def ox_tutorial_cnn(*, seed: int | None = 0, dtype=np.float32, tutorial_filter: bool = True) -> Sequential:
+    """The O-versus-X tutorial's network: one 3x3 filter with a bias, ReLU, 2x2 max pool,
+    Flatten, Dense 4->2: 20 parameters.
+
+    With ``tutorial_filter`` (the default) the filter starts as the tutorial's hand-set ring
+    (``OX_FILTER``, bias ``OX_BIAS`` = -2) and the dense weights are random; training then
+    reshapes the filter. (The ring alone cannot tell the tutorial's O from its X after
+    pooling: both give the flattened vector [2, 2, 2, 2].) From a fully random start one
+    filter learns the task only for some seeds. The tutorial's trainable version adds a
+    hidden layer of 4 units; one dense layer is enough here.
+
+    Shape:
+        input (N, 1, 6, 6) -> (1, 4, 4) -> (1, 2, 2) -> 4 -> logits (N, 2)
+
+    Example:
+        >>> m = ox_tutorial_cnn()
+        >>> m.num_parameters(), m.layers[0].weight.data[0, 0, 1].tolist(), float(m.layers[0].bias.data[0])
+        (20, [1.0, 0.0, 1.0], -2.0)
+    """
+    rng = np.random.default_rng(seed)
+    kw = dict(dtype=dtype, rng=rng)
+    model = Sequential([
+        Conv2d(1, 1, 3, **kw), ReLU(), MaxPool2d(2), Flatten(), Dense(4, 2, **kw),
+    ], input_shape=(1, 6, 6), name="ox_tutorial_cnn")
+    if tutorial_filter:
+        model.layers[0].weight.data[0, 0] = np.asarray(OX_FILTER, dtype=dtype)
+        model.layers[0].bias.data[0] = OX_BIAS
+    return model
 
 
 def lines_cnn(*, seed: int | None = 0, dtype=np.float32) -> Sequential:
@@ -161,7 +192,7 @@ def lines_cnn(*, seed: int | None = 0, dtype=np.float32) -> Sequential:
 
 
 #: name -> builder, for the command line and ``get_model``
-MODELS = {f.__name__: f for f in (simple_cnn, keras_tutorial_cnn, lenet5, bn_cnn, ox_cnn, lines_cnn)}
+MODELS = {f.__name__: f for f in (simple_cnn, keras_tutorial_cnn, lenet5, bn_cnn, ox_cnn, ox_tutorial_cnn, lines_cnn)}
 
 
 def get_model(name: str, **kwargs) -> Sequential:

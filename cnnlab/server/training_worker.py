@@ -36,7 +36,7 @@ from cnnlab.utils.files import atomic_write_text
 
 #: zoo model -> the data it trains on (the model's input shape decides)
 MODEL_DATA = {"simple_cnn": "mnist", "keras_tutorial_cnn": "mnist", "lenet5": "mnist", "bn_cnn": "mnist",
-              "ox_cnn": "ox", "lines_cnn": "lines"}
+              "ox_cnn": "ox", "ox_tutorial_cnn": "ox", "lines_cnn": "lines"}
 DATA_CHOICES = ("mnist", "ox", "lines")
 MNIST_LIMIT = (100, 60000)
 REFRESH_SECONDS = 1.0  # the filters and the fixed example's maps: at most this often

@@ -1,4 +1,5 @@
-"""Kernel gallery: the classic 3x3 kernels of ``cnnlab.lab.filters`` applied to real images.
+"""Kernel gallery: the tutorial's 7x7 edge example with its numbers, then the classic 3x3
+kernels of ``cnnlab.lab.filters`` (the tutorial's diagonal among them) applied to real images.
 
 Every response is computed by ``cnnlab.lab.filters.apply_kernel`` (cnnlab's convolution); the
 Sobel magnitude is ``sqrt(gx**2 + gy**2)`` of the two Sobel responses.
@@ -7,8 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnlab.datasets.worked_examples import edge_image
 from cnnlab.lab.filters import KERNELS, apply_kernel, sobel_magnitude
 from cnnlab.lab.viz._common import as_2d_image, finish, new_figure, show
+from cnnlab.lab.viz._style import INPUT_CMAP, NONNEGATIVE
 
 __all__ = ["GALLERY", "edge_test_image", "kernel_responses", "kernel_gallery"]
 
@@ -33,22 +36,25 @@ def edge_test_image(size: int = 28) -> np.ndarray:
     return img
 
 
-#: the gallery's kernels, in order (names in ``cnnlab.lab.filters.KERNELS``)
-GALLERY = ("vertical_edge", "horizontal_edge", "diagonal_edge_main", "diagonal_edge_anti", "sobel_x", "sobel_y",
-           "box_blur", "gaussian_blur", "sharpen")
+#: the gallery's kernels, in order (names in ``cnnlab.lab.filters.KERNELS``); ``diagonal_edge`` is the tutorial's
+GALLERY = ("vertical_edge", "horizontal_edge", "diagonal_edge", "sobel_x", "sobel_y", "box_blur", "gaussian_blur",
+           "sharpen", "laplacian")
+KERNEL_FONT = 12  # points: the weights of a kernel panel
+CELL_FONT = 9  # points: the numbers of the 7x7 edge example
 
 
 def _default_kernels() -> dict:
     return {name: KERNELS[name] for name in GALLERY if name in KERNELS}
 
 
-def kernel_responses(image, kernels: dict | None = None, *, padding: int = 1) -> dict[str, np.ndarray]:
+def kernel_responses(image, kernels: dict | None = None, *, padding: int = 0) -> dict[str, np.ndarray]:
     """Apply every kernel to ``image`` with ``cnnlab.lab.filters.apply_kernel`` (stride 1).
 
     Args:
         image: 2-D image (uint8 images are scaled to [0, 1]).
         kernels: name -> 2-D kernel; default the :data:`GALLERY` kernels of ``cnnlab.lab.filters``.
-        padding: zero padding (1 keeps a 3x3 kernel's output the size of the input).
+        padding: zero padding; the default 0 ("valid") keeps the zero border from answering as
+            an edge (a 3x3 kernel makes an H x W image (H-2) x (W-2)).
 
     Returns:
         name -> 2-D response, plus ``"sobel_magnitude"`` (``cnnlab.lab.filters.sobel_magnitude``)
@@ -63,48 +69,73 @@ def kernel_responses(image, kernels: dict | None = None, *, padding: int = 1) ->
     return out
 
 
-def kernel_gallery(images, kernels: dict | None = None, *, padding: int = 1, save=None):
-    """A gallery: each kernel's numbers on top, and its response on every image below.
+def _edge_example(axes) -> None:
+    """The tutorial's numbers: the 7x7 edge (10 | 0), the vertical-edge kernel, every output row 0 30 30 0 0."""
+    image, kernel = edge_image(), np.asarray(KERNELS["vertical_edge"])
+    show(axes[0], image, title="7x7 edge image\n(white = 0, black = 10)", cmap=INPUT_CMAP, colorbar=None,
+         numbers="{:g}", fontsize=CELL_FONT)
+    show(axes[1], kernel, title="vertical edge kernel", diverging=True, colorbar=None, numbers="{:g}",
+         fontsize=KERNEL_FONT)
+    out = apply_kernel(image, kernel)  # (5, 5)
+    show(axes[2], out, title="valid output 5x5:\n30 where the window straddles the edge", cmap=NONNEGATIVE,
+         vmin=0, colorbar=None, numbers="{:g}", fontsize=CELL_FONT + 1)
+
+
+def _response(ax, resp: np.ndarray, title: str) -> None:
+    if resp.min() >= 0:  # blurs and magnitudes of a non-negative image: a sequential map from 0
+        show(ax, resp, title=title, cmap=NONNEGATIVE, vmin=0, colorbar="")
+    else:
+        show(ax, resp, title=title, diverging=True, colorbar="")
+
+
+def kernel_gallery(images, kernels: dict | None = None, *, padding: int = 0, save=None):
+    """A gallery: the tutorial's 7x7 edge example with its numbers, then each kernel's weights
+    beside its response on every image, in two blocks of rows.
 
     Args:
         images: one 2-D image or a dict name -> image (e.g. an MNIST digit and
             :func:`edge_test_image`).
         kernels: name -> 2-D kernel; default the :data:`GALLERY` kernels.
-        padding: zero padding for ``apply_kernel``.
+        padding: zero padding for ``apply_kernel`` (default 0: valid, no border artefact).
         save: optional PNG/SVG path.
 
     Returns:
         the Figure. Signed responses are drawn with a zero-centred diverging map (red
         positive, blue negative), non-negative ones (blurs, the Sobel magnitude) with a
-        sequential map from 0; each panel has its own colour bar.
+        sequential map from 0; each response has its own colour bar.
     """
     kernels = dict(_default_kernels() if kernels is None else kernels)
     if not isinstance(images, dict):
         images = {"image": images}
     responses = {name: kernel_responses(img, kernels, padding=padding) for name, img in images.items()}
-    columns = list(next(iter(responses.values())).keys())
-    n_cols = 1 + len(columns)
-    fig = new_figure(2.0 * n_cols + 0.5, 2.1 * (1 + len(images)) + 0.3)
-    axes = fig.subplots(1 + len(images), n_cols, squeeze=False)
-    axes[0, 0].axis("off")
-    axes[0, 0].text(0.5, 0.5, "kernels\n(weights)", ha="center", va="center", fontsize=11, transform=axes[0, 0].transAxes)
-    for c, name in enumerate(columns, start=1):
-        ax = axes[0, c]
-        if name in kernels:
-            show(ax, np.asarray(kernels[name], dtype=np.float64), title=name.replace("_", " "), diverging=True,
-                 colorbar="weight" if c == 1 else "", numbers="{:.2g}", fontsize=7)
-        else:
-            ax.axis("off")
-            ax.text(0.5, 0.5, "sqrt(sobel_x^2\n+ sobel_y^2)", ha="center", va="center", fontsize=9,
-                    transform=ax.transAxes)
-            ax.set_title(name.replace("_", " "), fontsize=10)
-    for r, (img_name, img) in enumerate(images.items(), start=1):
-        show(axes[r, 0], as_2d_image(img), title=img_name, cmap="gray", colorbar=None)
-        for c, name in enumerate(columns, start=1):
-            resp = responses[img_name][name]
-            label = "response" if c in (1, n_cols - 1) else ""
-            if resp.min() >= 0:  # blurs and magnitudes of a non-negative image: a sequential map from 0
-                show(axes[r, c], resp, cmap="viridis", vmin=0, colorbar=label)
-            else:
-                show(axes[r, c], resp, diverging=True, colorbar=label)
+    names = list(next(iter(responses.values())).keys())
+    block = 1 + len(images)  # one kernel: its weights, then its response on each image
+    rows = 1 + int(np.ceil(len(names) / 2))
+    fig = new_figure(2.25 * 2 * block, 2.0 * rows + 0.4)
+    axes = fig.subplots(rows, 2 * block, squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    _edge_example(axes[0, :3])
+    for c, (img_name, img) in enumerate(images.items(), start=3):
+        if c < axes.shape[1]:
+            show(axes[0, c], as_2d_image(img), title=f"input: {img_name}", cmap=INPUT_CMAP, colorbar=None)
+    for n, name in enumerate(names):
+        r, c0 = 1 + n // 2, (n % 2) * block
+        _kernel_panel(axes[r, c0], name, kernels.get(name))
+        for c, (img_name, resp) in enumerate(responses.items(), start=c0 + 1):
+            _response(axes[r, c], resp[name], f"on {img_name}")
+    shape = next(iter(responses.values()))[names[0]].shape
+    fig.suptitle(f"3x3 kernels, stride 1, padding {padding}: a 28x28 image gives {shape[0]}x{shape[1]}"
+                 + ("" if padding else " (valid: no zero border to respond to)"), fontsize=12)
     return finish(fig, save)
+
+
+def _kernel_panel(ax, name: str, kernel) -> None:
+    title = name.replace("_", " ") + (" (tutorial)" if name == "diagonal_edge" else "")
+    if kernel is None:  # the Sobel magnitude: computed from two kernels
+        ax.text(0.5, 0.5, "sqrt(sobel_x^2\n+ sobel_y^2)", ha="center", va="center", fontsize=KERNEL_FONT,
+                transform=ax.transAxes)
+        ax.set_title(title, fontsize=10)
+        return
+    show(ax, np.asarray(kernel, dtype=np.float64), title=title, diverging=True, colorbar=None, numbers="{:.2g}",
+         fontsize=KERNEL_FONT)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab.lab.viz._common import finish, new_figure, show, symmetric_norm, write_numbers
-from cnnlab.layers import Conv2d
+from cnnlab.lab.viz._style import INPUT_CMAP
+from cnnlab.layers import Conv2d, ReLU
 from cnnlab.training.inference import probabilities
 
 __all__ = ["feature_map_layers", "feature_maps", "first_conv_index", "filters_figure", "class_probabilities",
@@ -30,9 +31,26 @@ def one_input(model, x) -> np.ndarray:
     return x
 
 
+#: maps at most this many cells across get their numbers written and keep the cell size of a TINY x TINY grid
+TINY = 4
+
+
+def _tiny_cells(ax, shape) -> None:
+    """Centre a small ``imshow`` map in its panel at the cell size of a TINY x TINY grid."""
+    (h, w), pad_h, pad_w = shape, (TINY - shape[0]) / 2, (TINY - shape[1]) / 2
+    ax.set_xlim(-0.5 - pad_w, w - 0.5 + pad_w)
+    ax.set_ylim(h - 0.5 + pad_h, -0.5 - pad_h)
+
+
 def feature_map_layers(model) -> list[int]:
-    """Indices of the layers whose outputs are feature maps worth drawing (Conv2d and pooling)."""
-    return [i for i, layer in enumerate(model.layers) if layer.produces_feature_maps]
+    """Indices of the layers whose outputs are feature maps worth drawing: Conv2d, pooling, and
+    a ReLU right after one of them (what the next layer actually receives)."""
+    picked: list[int] = []
+    for i, layer in enumerate(model.layers):
+        after_map = bool(picked) and picked[-1] == i - 1
+        if layer.produces_feature_maps or (isinstance(layer, ReLU) and after_map):
+            picked.append(i)
+    return picked
 
 
 def feature_maps(model, x, *, layers: list[int] | None = None, max_channels: int = 8, save=None):
@@ -42,7 +60,7 @@ def feature_maps(model, x, *, layers: list[int] | None = None, max_channels: int
     ``(layer i, channel c)`` shows ``outputs[i][0, c]``; its axes carry the label
     ``"layer{i}/channel{c}"``. Maps with negative values use a zero-centred diverging colour
     map, non-negative ones (after ReLU and pooling) a sequential one; one colour scale and
-    colour bar per layer.
+    colour bar per layer. Maps of at most 4x4 have their numbers written.
 
     Args:
         model: a ``Sequential``.
@@ -69,10 +87,10 @@ def feature_maps(model, x, *, layers: list[int] | None = None, max_channels: int
     n_in = x.shape[1] if x.shape[1] <= cols else 1
     lo, hi = float(x[0, :n_in].min()), float(x[0, :n_in].max())
     for c in range(n_in):
-        im = show(axes[0, c], x[0, c], title=f"input ch {c}", cmap="gray", colorbar=None, vmin=lo, vmax=hi)
+        im = show(axes[0, c], x[0, c], title=f"input ch {c}", cmap=INPUT_CMAP, colorbar=None, vmin=lo, vmax=hi)
         axes[0, c].set_label(f"input/channel{c}")
     cb = fig.colorbar(im, ax=list(axes[0, :]), fraction=0.03, pad=0.01)
-    cb.set_label("pixel", fontsize=7)
+    cb.set_label("pixel (white low,\nblack high)", fontsize=7)
     cb.ax.tick_params(labelsize=6)
     for ax in axes[0, n_in:]:
         ax.set_visible(False)
@@ -92,6 +110,9 @@ def feature_maps(model, x, *, layers: list[int] | None = None, max_channels: int
                 im = ax.imshow(shown[c], cmap="viridis", vmin=0.0, vmax=vmax, interpolation="nearest")
             ax.set_label(f"layer{i}/channel{c}")
             ax.set_title(f"ch {c}", fontsize=8)
+            if max(shown[c].shape) <= TINY:  # a pool down to 2x2 or 1x1: its numbers, not one flat square
+                write_numbers(ax, shown[c], "{:.2g}", im, fontsize=8)
+                _tiny_cells(ax, shown[c].shape)
         layer = model.layers[i]
         axes[r, 0].set_ylabel(f"{i}: {type(layer).__name__}\n{'x'.join(map(str, out.shape))}", fontsize=8)
         cb = fig.colorbar(im, ax=list(axes[r, :]), fraction=0.03, pad=0.01)
@@ -155,7 +176,7 @@ def filters_figure(model_or_weights, *, layer_index: int | None = None, max_filt
     n = w.shape[0]
     cols = min(8, n)
     rows = int(np.ceil(n / cols))
-    fig = new_figure(1.5 * cols + 1.2, 1.55 * rows + 0.6)
+    fig = new_figure(max(1.5 * cols + 1.2, 3.4), max(1.55 * rows + 0.6, 2.8))  # one filter: still legible
     axes = np.asarray(fig.subplots(rows, cols, squeeze=False))
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
@@ -164,7 +185,7 @@ def filters_figure(model_or_weights, *, layer_index: int | None = None, max_filt
     cb = fig.colorbar(im, ax=list(axes.ravel()[:n]), fraction=0.03, pad=0.02)
     cb.set_label("weight", fontsize=8)
     kind = "" if w.shape[1] == 1 else f" (mean over {w.shape[1]} input channels)"
-    fig.suptitle(f"{n} learned filters {w.shape[2]}x{w.shape[3]}{kind}", fontsize=11)
+    fig.suptitle(f"{n} learned filter{'s' if n > 1 else ''} {w.shape[2]}x{w.shape[3]}{kind}", fontsize=11)
     return finish(fig, save)
 
 
@@ -247,5 +268,5 @@ def filters_before_after(before, after, *, max_filters: int = 16, save=None):
         im = _filter_panels(fig, axes[r], w, nrm, numbers, prefix=name)
         cb = fig.colorbar(im, ax=list(axes[r]), fraction=0.03, pad=0.02)
         cb.set_label("weight" if r < 2 else "after - before", fontsize=8)
-    fig.suptitle("first-layer filters before and after training", fontsize=11)
+    fig.suptitle("first-layer filters" + ("\n" if n < 3 else " ") + "before and after training", fontsize=11)
     return finish(fig, save)
