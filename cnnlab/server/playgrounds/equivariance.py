@@ -82,7 +82,7 @@ def equivariance_play(data: dict) -> dict:
     half = kernel.shape[0] // 2
 
     image = preset_image(preset, digit)
-    result = translation_equivariance(image, kernel, shifts=((dy, dx),), pool_size=POOL)
+    result = translation_equivariance(image, kernel, shift=(dy, dx), shifts=((dy, dx),), pool_size=POOL)
     shift_of_conv = shift_image(result.fmap, dy, dx)
     difference = result.fmap_shifted - shift_of_conv  # (28, 28): zero outside the band
     band = border_band(difference.shape, dy, dx, half)
