@@ -32,7 +32,8 @@ from numba import njit, prange
 __all__ = ["im2col", "col2im", "g_to_nchw", "nchw_to_g", "relu_forward", "relu_backward", "maxpool_forward",
            "maxpool_backward", "g_bias_relu_maxpool", "maxpool_relu_backward_to_g", "direct_conv_forward",
            "direct_conv_relu_maxpool", "direct_conv_backward_w", "direct_conv_relu_maxpool_backward_w",
-           "direct_conv_backward_x", "batchnorm_forward_train", "batchnorm_backward_train", "warm_up"]
+           "direct_conv_backward_x", "batchnorm_forward_train", "batchnorm_backward_train", "adam_step", "sgd_step",
+           "warm_up"]
 
 _jit = njit(parallel=True, cache=True, fastmath=False, nogil=True)
 
@@ -695,3 +696,60 @@ def batchnorm_backward_train(dout, xhat, scale, dgamma, dbeta, dx):
             d, h, out = dout[n, c], xhat[n, c], dx[n, c]
             for q in range(L):
                 out[q] = k * ((np.float64(d[q]) - mb) - np.float64(h[q]) * mg)
+
+
+# ----- optimizer steps (cnnlab.training.optim) ------------------------------------------------------
+# One pass over a parameter instead of NumPy's 10-13 (each reading and writing whole arrays,
+# on one core). Every scalar arrives in the parameter's dtype (the caller casts it), so each
+# operation rounds as NumPy's ufunc on (array, Python float) does under NumPy 2's promotion
+# rules, in the same order: the same bits as the NumPy path (tested). ``error_model="numpy"``:
+# a division by zero gives inf/NaN as in NumPy instead of raising (and keeps the loop vectorized).
+_jit_np = njit(parallel=True, cache=True, fastmath=False, nogil=True, error_model="numpy")
+
+
+@_jit_np
+def adam_step(p, g, m, v, one_minus_beta1, beta2, one_minus_beta2, sqrt_bc2, eps, step_size, wd, decoupled, shrink):
+    """Adam / AdamW in place, as ``Adam._update``'s NumPy operations, element by element::
+
+        p = p * shrink (decoupled) | g = g + wd * p (wd != 0, not decoupled)
+        m = m + (g - m) * (1 - beta1);  v = v * beta2 + (g * (1 - beta2)) * g
+        p = p - (m / (sqrt(v) / sqrt_bc2 + eps)) * step_size
+
+    p, g, m, v: 1-D, one length and dtype; the scalars in that dtype.
+    """
+    for i in prange(p.shape[0]):
+        pi = p[i]
+        gi = g[i]
+        if decoupled:
+            pi = pi * shrink
+        elif wd != 0:
+            gi = gi + wd * pi
+        mi = m[i]
+        mi = mi + (gi - mi) * one_minus_beta1
+        m[i] = mi
+        vi = v[i] * beta2 + (gi * one_minus_beta2) * gi
+        v[i] = vi
+        p[i] = pi - (mi / (np.sqrt(vi) / sqrt_bc2 + eps)) * step_size
+
+
+@_jit_np
+def sgd_step(p, g, buf, lr, momentum, wd, nesterov, first):
+    """SGD in place, as ``SGD._update``'s NumPy operations, element by element::
+
+        g = g + wd * p (wd != 0)
+        buf = g (first) | buf = buf * momentum + g;  g = g + momentum * buf (nesterov) | buf
+        p = p - lr * g
+
+    p, g, buf: 1-D, one length and dtype (buf unused when momentum == 0); scalars in that dtype.
+    """
+    for i in prange(p.shape[0]):
+        pi = p[i]
+        gi = g[i]
+        if wd != 0:
+            gi = gi + wd * pi
+        if momentum != 0:
+            b = gi if first else buf[i] * momentum + gi
+            buf[i] = b
+            gi = gi + momentum * b if nesterov else b
+        p[i] = pi - lr * gi
+
