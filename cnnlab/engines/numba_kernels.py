@@ -477,6 +477,43 @@ def _conv_plane(xpf, w, n, f, Wp, acc):
                     acc[q] += wt * src[q]
 
 
+@njit(cache=True, fastmath=False, inline="always")
+def _conv_planes4(xpf, w, n, f, Wp, acc):
+    """``_conv_plane`` for the four filters f..f+3 at once (3-wide kernels): each input value
+    loaded feeds four filters instead of one. Every filter's sum runs in ``_conv_plane``'s
+    order, so the bits are the same. acc: (4, L)."""
+    C, KH = w.shape[1], w.shape[2]
+    L = acc.shape[1]
+    a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
+    acc[:] = 0
+    for c in range(C):
+        for i in range(KH):
+            s0 = xpf[n, c, i * Wp:i * Wp + L]
+            s1 = xpf[n, c, i * Wp + 1:i * Wp + 1 + L]
+            s2 = xpf[n, c, i * Wp + 2:i * Wp + 2 + L]
+            u0, u1, u2 = w[f, c, i, 0], w[f, c, i, 1], w[f, c, i, 2]
+            v0, v1, v2 = w[f + 1, c, i, 0], w[f + 1, c, i, 1], w[f + 1, c, i, 2]
+            x0, x1, x2 = w[f + 2, c, i, 0], w[f + 2, c, i, 1], w[f + 2, c, i, 2]
+            y0, y1, y2 = w[f + 3, c, i, 0], w[f + 3, c, i, 1], w[f + 3, c, i, 2]
+            for q in range(L):
+                t0, t1, t2 = s0[q], s1[q], s2[q]
+                a0[q] = ((a0[q] + u0 * t0) + u1 * t1) + u2 * t2
+                a1[q] = ((a1[q] + v0 * t0) + v1 * t1) + v2 * t2
+                a2[q] = ((a2[q] + x0 * t0) + x1 * t1) + x2 * t2
+                a3[q] = ((a3[q] + y0 * t0) + y1 * t1) + y2 * t2
+
+
+@njit(cache=True, fastmath=False, inline="always")
+def _conv_filters(xpf, w, n, f, Wp, acc4):
+    """The wide planes of filters f.. (four when they exist and the kernel is 3 wide, else one)
+    into acc4[0..k); returns k."""
+    if w.shape[3] == 3 and f + 4 <= w.shape[0]:
+        _conv_planes4(xpf, w, n, f, Wp, acc4)
+        return 4
+    _conv_plane(xpf, w, n, f, Wp, acc4[0])
+    return 1
+
+
 @_jit
 def direct_conv_forward(xpf, w, b, Wp, out):
     """out = conv(x, w) + b, stride 1. xpf: (N, C, size) flat padded planes; w: (F, C, KH, KW);
@@ -484,15 +521,18 @@ def direct_conv_forward(xpf, w, b, Wp, out):
     N, F, H_out, W_out = out.shape
     L = H_out * Wp
     for n in prange(N):
-        acc = np.empty(L, dtype=out.dtype)
-        for f in range(F):
-            _conv_plane(xpf, w, n, f, Wp, acc)
-            bf = b[f]
-            for oh in range(H_out):
-                o = out[n, f, oh]
-                a = acc[oh * Wp:oh * Wp + W_out]
-                for ow in range(W_out):
-                    o[ow] = a[ow] + bf
+        acc4 = np.empty((4, L), dtype=out.dtype)
+        f = 0
+        while f < F:
+            k = _conv_filters(xpf, w, n, f, Wp, acc4)
+            for e in range(k):
+                acc, bf = acc4[e], b[f + e]
+                for oh in range(H_out):
+                    o = out[n, f + e, oh]
+                    a = acc[oh * Wp:oh * Wp + W_out]
+                    for ow in range(W_out):
+                        o[ow] = a[ow] + bf
+            f += k
 
 
 @_jit
@@ -503,10 +543,13 @@ def direct_conv_relu_maxpool(xpf, w, b, Wp, H_out, W_out, zero, pooled, argmax):
     PH, PW = H_out // Hq, W_out // Wq
     L = H_out * Wp
     for n in prange(N):
-        acc = np.empty(L, dtype=pooled.dtype)
-        for f in range(F):
-            _conv_plane(xpf, w, n, f, Wp, acc)
-            _bias_relu_pool_plane(acc, Wp, PH, PW, b[f], zero, pooled[n, f], argmax[n, f])
+        acc4 = np.empty((4, L), dtype=pooled.dtype)
+        f = 0
+        while f < F:
+            k = _conv_filters(xpf, w, n, f, Wp, acc4)
+            for e in range(k):
+                _bias_relu_pool_plane(acc4[e], Wp, PH, PW, b[f + e], zero, pooled[n, f + e], argmax[n, f + e])
+            f += k
 
 
 @njit(cache=True, fastmath=False, inline="always")  # inlined: a per-plane / per-window hot spot
