@@ -92,3 +92,20 @@ def test_only_some_parts():
     # 2 FLOPs per multiply-add: conv1 forward + dW, conv2 forward + dW + dX
     assert result.rows[0].flops == 2 * 2 * 2 * 64 * 27 * 64 + 3 * 2 * 2 * 64 * 576 * 64
     assert all(row.a > 0 and row.b > 0 for row in result.rows)
+
+
+def test_command_line_options_reach_the_settings(monkeypatch, capsys):
+    from cnnlab.bench import cli
+
+    seen = []
+
+    def fake_run(cfg, log=None):
+        seen.append(cfg)
+        return bench.BenchResult([], cfg, {}, 1.0, (0.0,), (0.0,), 0.0)
+    monkeypatch.setattr(cli, "run_vs_torch", fake_run)
+    assert cli_main(["bench", "--repeats", "5", "--no-doctor-off", "--only", "rgb", "--only", "train"]) == 0
+    cfg = seen[-1]
+    assert (cfg.repeats, cfg.doctor_off, cfg.parts) == (5, False, ("train", "rgb"))
+    assert cfg.rgb_sizes == flops.RGB_SIZES == (32, 64, 128, 224) and cfg.rgb_batch == 16
+    assert cli_main(["bench", "--quick"]) == 0
+    assert seen[-1].parts == bench.results.PARTS and seen[-1].rgb_sizes == (32,) and seen[-1].doctor_off

@@ -29,6 +29,8 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--only", action="append", choices=PARTS, metavar="PART",
                    help="time only this part (repeat for several): train (the epochs and the memory after them), "
                         "inference, layers, rgb (the RGB conv blocks, 32 to 224 px); default: all of them")
+    p.add_argument("--no-doctor-off", action="store_true",
+                   help="skip the two epochs with cnnlab's training doctor off (4 epoch rows instead of 6)")
     p.add_argument("--markdown", metavar="PATH", help="write the results as markdown to PATH")
     p.add_argument("--impl", action="append", choices=("naive", "im2col", "fast"),
                    help="time cnnlab's implementation ladder instead (repeat: --impl naive --impl fast)")
@@ -53,6 +55,8 @@ def _run(args, command: str | None = None) -> int:
         cfg.repeats, cfg.limit, cfg.test_limit, cfg.layer_iters = 1, 2048, 1000, 5
         cfg.layers = ("conv2 32->64 3x3 @14", "maxpool 2 @32x28x28", "conv2+relu+pool fused")
         cfg.rgb_sizes = (32,)
+    if args.no_doctor_off:
+        cfg.doctor_off = False
     if args.only:
         cfg.parts = tuple(p for p in PARTS if p in args.only)
     cfg.limit = args.limit or cfg.limit
