@@ -2,7 +2,7 @@
 
 Compiled parallel loops (``cnnlab/engines/numba_kernels.py``) do everything but the matrix
 products, each in one pass on every core. A layer with many inputs per output runs the same
-three GEMMs as the NumPy op (``cnnlab.ops.conv``), a chunk of images at a time so that the
+three GEMMs as the NumPy op (``cnnlab.ops.conv``), 16 or so images at a time so that the
 columns stay in cache (:class:`_GemmConv`); a stride-1 layer with few
 (``C*KH*KW <= DIRECT_MAX_K``, e.g. a first layer's 1x3x3) convolves directly, without im2col
 or GEMM. The fused Conv -> ReLU -> MaxPool runs the bias, ReLU and pooling as one pass over
@@ -25,21 +25,19 @@ __all__ = ["conv2d_forward", "conv2d_backward", "conv2d_relu_maxpool2d_forward",
 
 
 #: bytes of im2col columns per chunk of images (the rest of the batch waits its turn)
-_CHUNK_BYTES = 16 << 20
+_CHUNK_BYTES = 8 << 20
 
 
 def _chunks(N: int, bytes_per_image: int) -> list[slice]:
     """Slices of the batch whose im2col columns (K, n*P) take about ``_CHUNK_BYTES``.
 
-    Why chunks: a large batch's columns and their gradient do not stay in cache, so im2col
-    would write them to memory and the GEMM read them back; the backward recomputes each
-    chunk's columns instead of keeping them per layer. Why 16 MB (simple_cnn's conv2: the
-    whole batch of 64, 14.5 MB, in one chunk; batch 128 in two): every chunk costs hand-overs
-    between OpenBLAS's threads and the kernels' (im2col, GEMM, pool pass, ...), and on the
-    Xeon this was tuned on fewer chunks won: conv2 block forward + backward, 2 threads,
-    interleaved, quiet machine, 8 MB -> 16 MB: batch 64 10.18 -> 9.91 ms, batch 128 20.54 ->
-    19.16 ms (and 32 MB was no better at 128: 20.5 vs 21.2). Round one chose 8 MB over 4 MB on
-    an AMD EPYC with a 32 MB L3, where the columns had to fit the cache (see BENCHMARKS.md).
+    Why chunks: the whole batch's columns (14 MB for simple_cnn's conv2 at batch 64) and their
+    gradient do not stay in cache, so im2col writes them to memory and the GEMM reads them
+    back. A chunk (37 images of that conv2) stays in the 32 MB L3: the copies run from cache,
+    and OpenBLAS is faster on these operands too (measured 185-193 vs 170 GFLOP/s forward,
+    193-197 vs 184 for dX). Fewer, larger chunks (8 MB rather than 4) keep the number of
+    thread wake-ups per step down, which matters when the machine is shared. The backward
+    recomputes each chunk's columns instead of keeping 14 MB per layer.
     """
     nb = max(1, _CHUNK_BYTES // max(1, bytes_per_image))
     return [slice(s, min(s + nb, N)) for s in range(0, N, nb)]
