@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from cnnlab.engines import runtime as backend
 from cnnlab.layers.base import Parameter
 from cnnlab.training.optim import SGD, Adam, AdamW, get_optimizer
 
@@ -249,3 +250,70 @@ def test_get_optimizer_and_config():
         assert type(opt)(**config).get_config() == opt.get_config()
     assert repr(SGD(lr=0.1, momentum=0.9)) == "SGD(lr=0.1, momentum=0.9)"
     assert repr(AdamW()) == "AdamW(lr=0.001)"
+
+
+# ----- the Numba engine's one-pass updates (cnnlab.engines.numba_ops.adam_update / sgd_update) --------
+BIG = [(72, 64), (5,), (2, 32, 9, 9)]  # two of them large enough for the kernels (>= 4,096 values)
+
+
+@pytest.mark.skipif(not backend.HAVE_NUMBA, reason="the compiled updates need Numba")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cls, torch_cls, kw", CASES)
+def test_compiled_updates_give_the_numpy_bits_and_torch_numbers(cls, torch_cls, kw, dtype, monkeypatch):
+    from cnnlab.engines import numba_ops
+
+    used = []
+    for name in ("adam_update", "sgd_update"):
+        real = getattr(numba_ops, name)
+        monkeypatch.setattr(numba_ops, name, lambda *a, _real=real, **k: used.append(_real(*a, **k)) or used[-1])
+    rng = np.random.default_rng(3)
+    start = [rng.standard_normal(s).astype(dtype) for s in BIG]
+    grads = [[rng.standard_normal(s).astype(dtype) for s in BIG] for _ in range(6)]
+    for gs in grads[2:4]:
+        gs[0][:3] = 0  # zero gradients (Adam: 0/(0 + eps))
+        gs[2].reshape(-1)[::7] *= 1e4
+    results = {}
+    for engine in ("numpy", "numba"):
+        params = [Parameter(a.copy(), f"p{i}") for i, a in enumerate(start)]
+        with backend.backend(engine):
+            opt = cls(params, **kw)
+            for t, gs in enumerate(grads):
+                for i, (p, g) in enumerate(zip(params, gs)):
+                    p.grad = None if (t, i) == (1, 0) else g.copy()
+                opt.step()
+        results[engine] = ([p.data for p in params], opt.state_dict()["buffers"])
+    assert used.count(True) == 2 * 6 - 1  # the kernels ran: 2 large parameters, 6 steps, one gradient missing
+    (p_np, s_np), (p_nb, s_nb) = results["numpy"], results["numba"]
+    for a, b in zip(p_np, p_nb):
+        assert a.dtype == b.dtype == dtype
+        np.testing.assert_array_equal(a, b)  # bit for bit (same operations, same order)
+    assert s_np.keys() == s_nb.keys()
+    for key in s_np:
+        np.testing.assert_array_equal(s_np[key], s_nb[key])
+    if dtype == np.float64:
+        tparams = [torch.tensor(a.copy(), requires_grad=True) for a in start]
+        topt = torch_cls(tparams, **kw)
+        for t, gs in enumerate(grads):
+            for i, (tp, g) in enumerate(zip(tparams, gs)):
+                tp.grad = None if (t, i) == (1, 0) else torch.from_numpy(g.copy())
+            topt.step()
+        for a, tp in zip(p_nb, tparams):
+            np.testing.assert_allclose(a, tp.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.skipif(not backend.HAVE_NUMBA, reason="the compiled updates need Numba")
+def test_compiled_updates_skip_what_they_cannot_take():
+    from cnnlab.engines import numba_ops
+
+    p = np.zeros((80, 64), dtype=np.float32)
+    g = np.ones((64, 80), dtype=np.float32).T  # strided: NumPy's path runs instead, nothing changes here
+    assert not numba_ops.sgd_update(p, g, g, lr=0.1, momentum=0.0, weight_decay=0.0, nesterov=False, first=True)
+    assert not numba_ops.sgd_update(p[:2], g[:2], g[:2], lr=0.1, momentum=0.0, weight_decay=0.0, nesterov=False,
+                                    first=True)  # too small
+    with backend.backend("numpy"):
+        assert not numba_ops.sgd_update(p, p.copy(), p.copy(), lr=0.1, momentum=0.0, weight_decay=0.0,
+                                        nesterov=False, first=True)
+    assert (p == 0).all()
+    assert numba_ops.sgd_update(p, np.ones_like(p), p.copy(), lr=0.5, momentum=0.0, weight_decay=0.0,
+                                nesterov=False, first=True)
+    assert (p == -0.5).all()

@@ -15,7 +15,11 @@ each timing so that the other one's threads have gone to sleep. What is timed, f
 * inference on the 10,000 test images (``model.predict``; PyTorch ``inference_mode`` + softmax);
 * forward + backward of every layer type at the shapes of ``simple_cnn`` and ``bn_cnn``;
 * the optimizer steps on simple_cnn's 421,642 parameters;
-* each worker's peak resident memory (``getrusage``) after its training epochs.
+* a plain two-conv RGB block (3->64, 64->64, 3x3, ReLU, max pool; batch 16) through
+  ``Sequential`` at 32, 64, 128 and 224 px, each size in a fresh pair of workers;
+* each worker's peak resident memory (``getrusage``) after its training epochs, and after each RGB block.
+
+``--only train|inference|layers|rgb`` (repeatable) runs a part.
 
 Every figure is the median of ``repeats`` runs, printed with the cnnlab/PyTorch time ratio and
 the arithmetic rate (GFLOP/s of the convolutions and matrix products, forward = 1x,
@@ -30,6 +34,7 @@ Example (the test suite runs this machinery on tiny sizes)::
 
     cnnlab bench --repeats 3 --markdown BENCHMARKS.md     # about 15 minutes on 2 cores
     cnnlab bench --quick                                  # a short smoke run
+    cnnlab bench --repeats 5 --only layers --only rgb     # the layer rows and the RGB blocks
     cnnlab bench --impl naive --impl im2col --impl fast   # the ladder, a few seconds
 """
 from cnnlab.bench.cli import add_commands, main

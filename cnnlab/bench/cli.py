@@ -8,7 +8,7 @@ import textwrap
 
 from cnnlab.bench.ladder import run_ladder
 from cnnlab.bench.report import format_ladder, format_table, read_notes, to_markdown
-from cnnlab.bench.results import BenchConfig
+from cnnlab.bench.results import PARTS, BenchConfig
 from cnnlab.bench.workers import run_vs_torch
 from cnnlab.utils.argtypes import bounded_int, thread_count
 from cnnlab.utils.files import check_writable_folder
@@ -26,6 +26,11 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="a short smoke run: 1 repeat, --limit 2048, few layers")
     p.add_argument("--threads", type=thread_count, default=os.cpu_count() or 1,
                    help="threads per framework, at most the machine's cores (default: %(default)s)")
+    p.add_argument("--only", action="append", choices=PARTS, metavar="PART",
+                   help="time only this part (repeat for several): train (the epochs and the memory after them), "
+                        "inference, layers, rgb (the RGB conv blocks, 32 to 224 px); default: all of them")
+    p.add_argument("--no-doctor-off", action="store_true",
+                   help="skip the two epochs with cnnlab's training doctor off (4 epoch rows instead of 6)")
     p.add_argument("--markdown", metavar="PATH", help="write the results as markdown to PATH")
     p.add_argument("--impl", action="append", choices=("naive", "im2col", "fast"),
                    help="time cnnlab's implementation ladder instead (repeat: --impl naive --impl fast)")
@@ -49,6 +54,11 @@ def _run(args, command: str | None = None) -> int:
     if args.quick:
         cfg.repeats, cfg.limit, cfg.test_limit, cfg.layer_iters = 1, 2048, 1000, 5
         cfg.layers = ("conv2 32->64 3x3 @14", "maxpool 2 @32x28x28", "conv2+relu+pool fused")
+        cfg.rgb_sizes = (32,)
+    if args.no_doctor_off:
+        cfg.doctor_off = False
+    if args.only:
+        cfg.parts = tuple(p for p in PARTS if p in args.only)
     cfg.limit = args.limit or cfg.limit
     cfg.test_limit = args.test_limit or cfg.test_limit
     result = run_vs_torch(cfg, log=lambda s: print(s, file=sys.stderr, flush=True))
@@ -71,9 +81,11 @@ def add_commands(subparsers) -> None:
         description=textwrap.fill(
             "Time cnnlab beside PyTorch on the CPU: full training epochs of simple_cnn on MNIST (batch 64 and 128, "
             "SGD+momentum and Adam), inference on the 10,000 test images, every layer type forward and backward, "
-            "and peak memory; two worker processes, interleaved; medians and ratios. With --impl: cnnlab's "
+            "a plain two-conv RGB block at 32 to 224 px, and peak memory; two worker processes, interleaved; "
+            "medians, ratios, GFLOP/s and % of the measured matmul peak. --only runs a part. With --impl: cnnlab's "
             "implementation ladder alone.", 79),
         epilog="examples:\n  cnnlab bench --repeats 3 --markdown BENCHMARKS.md   (about 15 minutes on 2 cores)\n"
+               "  cnnlab bench --repeats 5 --only layers --only rgb   (the layer rows and RGB blocks alone)\n"
                "  cnnlab bench --quick\n  cnnlab bench --impl naive --impl im2col --impl fast",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     _configure(p)

@@ -1,7 +1,8 @@
 """What ``cnnlab bench`` times and how much arithmetic it is: the layer rows and the FLOP model."""
 from __future__ import annotations
 
-__all__ = ["MNIST_TRAIN", "MNIST_TEST", "LAYERS", "FLOPS_FWD", "FLOPS_TRAIN", "OPTIMIZERS", "layer_flops"]
+__all__ = ["MNIST_TRAIN", "MNIST_TEST", "LAYERS", "FLOPS_FWD", "FLOPS_TRAIN", "OPTIMIZERS", "layer_flops",
+           "RGB_SIZES", "RGB_BATCH", "rgb_block_name", "rgb_block_flops", "rgb_block_iters"]
 
 MNIST_TRAIN, MNIST_TEST = 60_000, 10_000
 
@@ -50,4 +51,26 @@ def layer_flops(kind: str, s: dict, shape: tuple, batch: int) -> float | None:
         return 3 * 2 * batch * s["cin"] * s["cout"]
     return None
 
+
+#: the plain two-conv RGB block users build for pictures: Conv2d(3, 64, 3, padding=1), ReLU,
+#: Conv2d(64, 64, 3, padding=1), ReLU, MaxPool2d(2), forward + backward through ``Sequential``
+#: (no input gradient: the input is data), at these input sizes (px) and this batch
+RGB_SIZES = (32, 64, 128, 224)
+RGB_BATCH = 16
+
+
+def rgb_block_name(size: int) -> str:
+    return f"RGB block 3->64->64 3x3 + relu + pool @{size}x{size}"
+
+
+def rgb_block_flops(size: int, batch: int) -> float:
+    """GEMM FLOPs of one forward + backward of the RGB block: conv1 forward + dW (no dX), conv2 all three."""
+    conv1 = 2 * batch * 64 * 3 * 9 * size * size
+    conv2 = 2 * batch * 64 * 64 * 9 * size * size
+    return 2 * conv1 + 3 * conv2
+
+
+def rgb_block_iters(size: int) -> int:
+    """Timed calls per repeat: fewer for large inputs (one 224 px call takes seconds)."""
+    return 10 if size <= 32 else 5 if size <= 64 else 2
 

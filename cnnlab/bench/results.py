@@ -6,9 +6,12 @@ import os
 import statistics
 from dataclasses import dataclass, field
 
-from cnnlab.bench.flops import MNIST_TEST, MNIST_TRAIN
+from cnnlab.bench.flops import MNIST_TEST, MNIST_TRAIN, RGB_BATCH, RGB_SIZES
 
-__all__ = ["BenchConfig", "Row", "BenchResult"]
+__all__ = ["BenchConfig", "Row", "BenchResult", "PARTS"]
+
+#: the parts of a run, in the order they run (``--only``)
+PARTS = ("train", "inference", "layers", "rgb")
 
 
 @dataclass
@@ -24,6 +27,10 @@ class BenchConfig:
         infer_batch: images per forward pass for inference.
         layer_batch, layer_iters: batch and calls per timing of the layer rows.
         layers: layer rows to time (names of ``LAYERS``), None for all, () for none.
+        rgb_sizes, rgb_batch: input sizes (px) and batch of the RGB-block rows (``flops.RGB_SIZES``);
+            each size runs in a fresh pair of workers so that its peak memory is its own.
+        parts: what to time, any of ``PARTS``: ``"train"`` (the epochs and the memory after
+            them), ``"inference"``, ``"layers"``, ``"rgb"``.
         threads: threads per framework (default: the machine's cores).
         gap: seconds of pause before each timing (the other worker's threads go to sleep).
     """
@@ -38,6 +45,9 @@ class BenchConfig:
     layer_batch: int = 64
     layer_iters: int = 20
     layers: tuple | None = None
+    rgb_sizes: tuple = RGB_SIZES
+    rgb_batch: int = RGB_BATCH
+    parts: tuple = PARTS
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     gap: float = 0.3
 
@@ -47,7 +57,8 @@ class Row:
     """One line of the table: seconds per repeat for each framework.
 
     Attributes:
-        group: ``"train"``, ``"inference"``, ``"layer"`` or ``"memory"``.
+        group: ``"train"``, ``"inference"``, ``"layer"``, ``"rgb"`` (the RGB block, seconds) or
+            ``"memory"`` (MB; one after training, one per RGB block size).
         name: what was timed.
         cnnlab, torch: one value per repeat (seconds; MB for memory rows).
         flops: GEMM FLOPs of one timed unit (for GFLOP/s), or None.

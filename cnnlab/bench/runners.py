@@ -11,10 +11,11 @@ import traceback
 import numpy as np
 
 from cnnlab import layers as L
-from cnnlab.bench.flops import LAYERS, OPTIMIZERS
+from cnnlab.bench.flops import LAYERS, OPTIMIZERS, RGB_BATCH
 from cnnlab.datasets import add_channel_axis, load_mnist, to_float
 from cnnlab.engines import runtime as backend
 from cnnlab.models.fusion import ConvReLUMaxPool
+from cnnlab.models.sequential import Sequential
 from cnnlab.models.zoo import simple_cnn
 from cnnlab.training.optim import get_optimizer
 
@@ -25,11 +26,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def median_call(fn, iters: int) -> float:
-    """Median seconds of ``fn()`` over ``iters`` calls after 3 warm-up calls (results kept
-    alive until the next call, as in a training loop)."""
+def median_call(fn, iters: int, warmup: int = 3) -> float:
+    """Median seconds of ``fn()`` over ``iters`` calls after ``warmup`` warm-up calls (results
+    kept alive until the next call, as in a training loop)."""
     keep = None
-    for _ in range(3):
+    for _ in range(warmup):
         keep = fn()
     times = []
     for _ in range(iters):
@@ -117,6 +118,20 @@ class CnnlabRunner:
             layer.forward(x, training=True)
             return layer.backward(dout, need_dx=False) if no_dx else layer.backward(dout)
         return median_call(step, iters)
+
+    def rgb_block(self, size, batch=RGB_BATCH, iters=5):
+        """Forward + backward of the plain RGB block (``flops.RGB_SIZES``) through ``Sequential``."""
+        rng = np.random.default_rng(0)
+        model = Sequential([L.Conv2d(3, 64, 3, padding=1, rng=0), L.ReLU(), L.Conv2d(64, 64, 3, padding=1, rng=1),
+                            L.ReLU(), L.MaxPool2d(2)])
+        x = rng.standard_normal((batch, 3, size, size), dtype=np.float32)
+        dout = rng.standard_normal(model.forward(x, training=True).shape, dtype=np.float32)
+
+        def step():
+            model.forward(x, training=True)
+            model.backward(dout, need_input_grad=False)
+            return model.layers[0].weight.grad
+        return median_call(step, iters, warmup=2 if size <= 64 else 1)  # oneDNN's first calls are slow
 
     def matmul_peak(self):
         a = np.random.default_rng(0).random((2048, 2048), dtype=np.float32)
@@ -241,6 +256,24 @@ class TorchRunner:
             module(x).backward(dout)
             return x.grad
         return median_call(step, iters)
+
+    def rgb_block(self, size, batch=RGB_BATCH, iters=5):
+        torch = self.torch
+        nn = torch.nn
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(),
+                            nn.MaxPool2d(2))
+        rng = np.random.default_rng(0)
+        x = torch.from_numpy(rng.standard_normal((batch, 3, size, size), dtype=np.float32))
+        dout = torch.from_numpy(rng.standard_normal(tuple(net(x).shape), dtype=np.float32))
+        params = list(net.parameters())
+
+        def step():
+            for p in params:
+                p.grad = None
+            net(x).backward(dout)
+            return params[0].grad
+        return median_call(step, iters, warmup=2 if size <= 64 else 1)  # oneDNN's first calls are slow
 
     def rss(self):
         return peak_rss_mb()

@@ -7,7 +7,8 @@ import platform
 import subprocess
 import time
 
-from cnnlab.bench.flops import FLOPS_FWD, FLOPS_TRAIN, LAYERS, OPTIMIZERS, layer_flops
+from cnnlab.bench.flops import (FLOPS_FWD, FLOPS_TRAIN, LAYERS, OPTIMIZERS, layer_flops, rgb_block_flops,
+                                rgb_block_iters, rgb_block_name)
 from cnnlab.bench.results import BenchConfig, BenchResult, Row
 from cnnlab.bench.runners import worker
 
@@ -90,65 +91,91 @@ def run_vs_torch(cfg: BenchConfig | None = None, log=None) -> BenchResult:
     say = log or (lambda text: None)
     t_start = time.perf_counter()
     load_before = os.getloadavg()
-    workers = Workers(cfg.threads)
     rows: list[Row] = []
+    loads = [load_before[0]]
+    infos: dict = {}
+
+    def both(workers: Workers, row: Row, method: str, rep: int, **kwargs):
+        order = ("cnnlab", "torch") if rep % 2 == 0 else ("torch", "cnnlab")
+        for framework in order:
+            time.sleep(cfg.gap)
+            getattr(row, framework).append(workers.call(framework, method, **kwargs))
+        loads.append(os.getloadavg()[0])
+
+    workers = Workers(cfg.threads)
     try:
-        loads = [load_before[0]]
-
-        def both(row: Row, method: str, rep: int, **kwargs):
-            order = ("cnnlab", "torch") if rep % 2 == 0 else ("torch", "cnnlab")
-            for framework in order:
-                time.sleep(cfg.gap)
-                getattr(row, framework).append(workers.call(framework, method, **kwargs))
-            loads.append(os.getloadavg()[0])
-
-        for framework in ("cnnlab", "torch"):
-            workers.call(framework, "load", limit=cfg.limit, test_limit=cfg.test_limit)
-        warm = {f: workers.call(f, "warmup") for f in ("cnnlab", "torch")}
-        say(f"warm-up (first calls, Numba kernels compiled or loaded): cnnlab {warm['cnnlab']:.1f} s, "
-            f"torch {warm['torch']:.1f} s")
+        infos = {**workers.info["cnnlab"], **workers.info["torch"]}
+        main_parts = [p for p in cfg.parts if p != "rgb"]
+        if main_parts:
+            for framework in ("cnnlab", "torch"):
+                workers.call(framework, "load", limit=cfg.limit, test_limit=cfg.test_limit)
+            warm = {f: workers.call(f, "warmup") for f in ("cnnlab", "torch")}
+            say(f"warm-up (first calls, Numba kernels compiled or loaded): cnnlab {warm['cnnlab']:.1f} s, "
+                f"torch {warm['torch']:.1f} s")
         peak = workers.call("cnnlab", "matmul_peak")
         say(f"float32 matmul peak (2048x2048, cnnlab worker): {peak:.1f} GFLOP/s")
+        rss = None
 
         # ---- training epochs
-        train = []
-        for batch in cfg.batch_sizes:
-            for opt in cfg.optimizers:
-                doctors = (True, False) if cfg.doctor_off and batch == cfg.batch_sizes[0] else (True,)
-                for doctor in doctors:
-                    name = (f"epoch b{batch} {OPTIMIZERS[opt][0]}" + ("" if doctor else " (cnnlab doctor off)"))
-                    train.append((Row("train", name, flops=FLOPS_TRAIN * cfg.limit, images=cfg.limit),
-                                  dict(batch=batch, opt=opt, doctor=doctor)))
-        for rep in range(cfg.repeats):
-            for row, kw in train:
-                both(row, "epoch", rep, seed=rep, **kw)
-                say(f"[{rep + 1}/{cfg.repeats}] {row.name}: cnnlab {row.cnnlab[-1]:.2f} s, "
-                    f"torch {row.torch[-1]:.2f} s  (load {os.getloadavg()[0]:.2f})")
-        rows += [row for row, _ in train]
-        rss = Row("memory", f"peak RSS after training (MB, {cfg.limit:,} images)")
-        for framework in ("cnnlab", "torch"):
-            getattr(rss, framework).append(workers.call(framework, "rss"))
+        if "train" in cfg.parts:
+            train = []
+            for batch in cfg.batch_sizes:
+                for opt in cfg.optimizers:
+                    doctors = (True, False) if cfg.doctor_off and batch == cfg.batch_sizes[0] else (True,)
+                    for doctor in doctors:
+                        name = (f"epoch b{batch} {OPTIMIZERS[opt][0]}" + ("" if doctor else " (cnnlab doctor off)"))
+                        train.append((Row("train", name, flops=FLOPS_TRAIN * cfg.limit, images=cfg.limit),
+                                      dict(batch=batch, opt=opt, doctor=doctor)))
+            for rep in range(cfg.repeats):
+                for row, kw in train:
+                    both(workers, row, "epoch", rep, seed=rep, **kw)
+                    say(f"[{rep + 1}/{cfg.repeats}] {row.name}: cnnlab {row.cnnlab[-1]:.2f} s, "
+                        f"torch {row.torch[-1]:.2f} s  (load {os.getloadavg()[0]:.2f})")
+            rows += [row for row, _ in train]
+            rss = Row("memory", f"peak RSS after training (MB, {cfg.limit:,} images)")
+            for framework in ("cnnlab", "torch"):
+                getattr(rss, framework).append(workers.call(framework, "rss"))
 
         # ---- inference
-        inf = Row("inference", f"predict {cfg.test_limit:,} test images (batch {cfg.infer_batch})",
-                  flops=FLOPS_FWD * cfg.test_limit, images=cfg.test_limit)
-        for rep in range(cfg.repeats):
-            both(inf, "infer", rep, batch=cfg.infer_batch)
-        say(f"{inf.name}: cnnlab {inf.a:.3f} s, torch {inf.b:.3f} s")
-        rows.append(inf)
+        if "inference" in cfg.parts:
+            inf = Row("inference", f"predict {cfg.test_limit:,} test images (batch {cfg.infer_batch})",
+                      flops=FLOPS_FWD * cfg.test_limit, images=cfg.test_limit)
+            for rep in range(cfg.repeats):
+                both(workers, inf, "infer", rep, batch=cfg.infer_batch)
+            say(f"{inf.name}: cnnlab {inf.a:.3f} s, torch {inf.b:.3f} s")
+            rows.append(inf)
 
         # ---- layers
-        names = list(LAYERS) if cfg.layers is None else list(cfg.layers)
-        for name in names:
-            kind, s, shape = LAYERS[name]
-            row = Row("layer", name, flops=layer_flops(kind, s, shape, cfg.layer_batch))
-            for rep in range(cfg.repeats):
-                both(row, "layer", rep, name=name, batch=cfg.layer_batch, iters=cfg.layer_iters)
-            say(f"{name}: cnnlab {row.a * 1e3:.3f} ms, torch {row.b * 1e3:.3f} ms")
-            rows.append(row)
-        rows.append(rss)
+        if "layers" in cfg.parts:
+            names = list(LAYERS) if cfg.layers is None else list(cfg.layers)
+            for name in names:
+                kind, s, shape = LAYERS[name]
+                row = Row("layer", name, flops=layer_flops(kind, s, shape, cfg.layer_batch))
+                for rep in range(cfg.repeats):
+                    both(workers, row, "layer", rep, name=name, batch=cfg.layer_batch, iters=cfg.layer_iters)
+                say(f"{name}: cnnlab {row.a * 1e3:.3f} ms, torch {row.b * 1e3:.3f} ms")
+                rows.append(row)
+        if rss is not None:
+            rows.append(rss)
     finally:
         workers.close()
-    machine = dict(machine_info(), **workers.info["cnnlab"], **workers.info["torch"])
+
+    # ---- the RGB block: a fresh pair of workers per size, so that each peak RSS is the block's own
+    if "rgb" in cfg.parts:
+        for size in cfg.rgb_sizes:
+            row = Row("rgb", rgb_block_name(size), flops=rgb_block_flops(size, cfg.rgb_batch))
+            mem = Row("memory", f"peak RSS, {rgb_block_name(size)} (MB)")
+            pair = Workers(cfg.threads)
+            try:
+                for rep in range(cfg.repeats):
+                    both(pair, row, "rgb_block", rep, size=size, batch=cfg.rgb_batch, iters=rgb_block_iters(size))
+                for framework in ("cnnlab", "torch"):
+                    getattr(mem, framework).append(pair.call(framework, "rss"))
+            finally:
+                pair.close()
+            say(f"{row.name}: cnnlab {row.a * 1e3:.1f} ms, torch {row.b * 1e3:.1f} ms; peak RSS {mem.a:.0f} / "
+                f"{mem.b:.0f} MB")
+            rows += [row, mem]
+    machine = dict(machine_info(), **infos)
     return BenchResult(rows, cfg, machine, peak, load_before, os.getloadavg(), time.perf_counter() - t_start,
                        max(loads))

@@ -32,7 +32,8 @@ from numba import njit, prange
 __all__ = ["im2col", "col2im", "g_to_nchw", "nchw_to_g", "relu_forward", "relu_backward", "maxpool_forward",
            "maxpool_backward", "g_bias_relu_maxpool", "maxpool_relu_backward_to_g", "direct_conv_forward",
            "direct_conv_relu_maxpool", "direct_conv_backward_w", "direct_conv_relu_maxpool_backward_w",
-           "direct_conv_backward_x", "batchnorm_forward_train", "batchnorm_backward_train", "warm_up"]
+           "direct_conv_backward_x", "batchnorm_forward_train", "batchnorm_backward_train", "adam_step", "sgd_step",
+           "warm_up"]
 
 _jit = njit(parallel=True, cache=True, fastmath=False, nogil=True)
 
@@ -476,6 +477,43 @@ def _conv_plane(xpf, w, n, f, Wp, acc):
                     acc[q] += wt * src[q]
 
 
+@njit(cache=True, fastmath=False, inline="always")
+def _conv_planes4(xpf, w, n, f, Wp, acc):
+    """``_conv_plane`` for the four filters f..f+3 at once (3-wide kernels): each input value
+    loaded feeds four filters instead of one. Every filter's sum runs in ``_conv_plane``'s
+    order, so the bits are the same. acc: (4, L)."""
+    C, KH = w.shape[1], w.shape[2]
+    L = acc.shape[1]
+    a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
+    acc[:] = 0
+    for c in range(C):
+        for i in range(KH):
+            s0 = xpf[n, c, i * Wp:i * Wp + L]
+            s1 = xpf[n, c, i * Wp + 1:i * Wp + 1 + L]
+            s2 = xpf[n, c, i * Wp + 2:i * Wp + 2 + L]
+            u0, u1, u2 = w[f, c, i, 0], w[f, c, i, 1], w[f, c, i, 2]
+            v0, v1, v2 = w[f + 1, c, i, 0], w[f + 1, c, i, 1], w[f + 1, c, i, 2]
+            x0, x1, x2 = w[f + 2, c, i, 0], w[f + 2, c, i, 1], w[f + 2, c, i, 2]
+            y0, y1, y2 = w[f + 3, c, i, 0], w[f + 3, c, i, 1], w[f + 3, c, i, 2]
+            for q in range(L):
+                t0, t1, t2 = s0[q], s1[q], s2[q]
+                a0[q] = ((a0[q] + u0 * t0) + u1 * t1) + u2 * t2
+                a1[q] = ((a1[q] + v0 * t0) + v1 * t1) + v2 * t2
+                a2[q] = ((a2[q] + x0 * t0) + x1 * t1) + x2 * t2
+                a3[q] = ((a3[q] + y0 * t0) + y1 * t1) + y2 * t2
+
+
+@njit(cache=True, fastmath=False, inline="always")
+def _conv_filters(xpf, w, n, f, Wp, acc4):
+    """The wide planes of filters f.. (four when they exist and the kernel is 3 wide, else one)
+    into acc4[0..k); returns k."""
+    if w.shape[3] == 3 and f + 4 <= w.shape[0]:
+        _conv_planes4(xpf, w, n, f, Wp, acc4)
+        return 4
+    _conv_plane(xpf, w, n, f, Wp, acc4[0])
+    return 1
+
+
 @_jit
 def direct_conv_forward(xpf, w, b, Wp, out):
     """out = conv(x, w) + b, stride 1. xpf: (N, C, size) flat padded planes; w: (F, C, KH, KW);
@@ -483,15 +521,18 @@ def direct_conv_forward(xpf, w, b, Wp, out):
     N, F, H_out, W_out = out.shape
     L = H_out * Wp
     for n in prange(N):
-        acc = np.empty(L, dtype=out.dtype)
-        for f in range(F):
-            _conv_plane(xpf, w, n, f, Wp, acc)
-            bf = b[f]
-            for oh in range(H_out):
-                o = out[n, f, oh]
-                a = acc[oh * Wp:oh * Wp + W_out]
-                for ow in range(W_out):
-                    o[ow] = a[ow] + bf
+        acc4 = np.empty((4, L), dtype=out.dtype)
+        f = 0
+        while f < F:
+            k = _conv_filters(xpf, w, n, f, Wp, acc4)
+            for e in range(k):
+                acc, bf = acc4[e], b[f + e]
+                for oh in range(H_out):
+                    o = out[n, f + e, oh]
+                    a = acc[oh * Wp:oh * Wp + W_out]
+                    for ow in range(W_out):
+                        o[ow] = a[ow] + bf
+            f += k
 
 
 @_jit
@@ -502,10 +543,13 @@ def direct_conv_relu_maxpool(xpf, w, b, Wp, H_out, W_out, zero, pooled, argmax):
     PH, PW = H_out // Hq, W_out // Wq
     L = H_out * Wp
     for n in prange(N):
-        acc = np.empty(L, dtype=pooled.dtype)
-        for f in range(F):
-            _conv_plane(xpf, w, n, f, Wp, acc)
-            _bias_relu_pool_plane(acc, Wp, PH, PW, b[f], zero, pooled[n, f], argmax[n, f])
+        acc4 = np.empty((4, L), dtype=pooled.dtype)
+        f = 0
+        while f < F:
+            k = _conv_filters(xpf, w, n, f, Wp, acc4)
+            for e in range(k):
+                _bias_relu_pool_plane(acc4[e], Wp, PH, PW, b[f + e], zero, pooled[n, f + e], argmax[n, f + e])
+            f += k
 
 
 @njit(cache=True, fastmath=False, inline="always")  # inlined: a per-plane / per-window hot spot
@@ -695,3 +739,60 @@ def batchnorm_backward_train(dout, xhat, scale, dgamma, dbeta, dx):
             d, h, out = dout[n, c], xhat[n, c], dx[n, c]
             for q in range(L):
                 out[q] = k * ((np.float64(d[q]) - mb) - np.float64(h[q]) * mg)
+
+
+# ----- optimizer steps (cnnlab.training.optim) ------------------------------------------------------
+# One pass over a parameter instead of NumPy's 10-13 (each reading and writing whole arrays,
+# on one core). Every scalar arrives in the parameter's dtype (the caller casts it), so each
+# operation rounds as NumPy's ufunc on (array, Python float) does under NumPy 2's promotion
+# rules, in the same order: the same bits as the NumPy path (tested). ``error_model="numpy"``:
+# a division by zero gives inf/NaN as in NumPy instead of raising (and keeps the loop vectorized).
+_jit_np = njit(parallel=True, cache=True, fastmath=False, nogil=True, error_model="numpy")
+
+
+@_jit_np
+def adam_step(p, g, m, v, one_minus_beta1, beta2, one_minus_beta2, sqrt_bc2, eps, step_size, wd, decoupled, shrink):
+    """Adam / AdamW in place, as ``Adam._update``'s NumPy operations, element by element::
+
+        p = p * shrink (decoupled) | g = g + wd * p (wd != 0, not decoupled)
+        m = m + (g - m) * (1 - beta1);  v = v * beta2 + (g * (1 - beta2)) * g
+        p = p - (m / (sqrt(v) / sqrt_bc2 + eps)) * step_size
+
+    p, g, m, v: 1-D, one length and dtype; the scalars in that dtype.
+    """
+    for i in prange(p.shape[0]):
+        pi = p[i]
+        gi = g[i]
+        if decoupled:
+            pi = pi * shrink
+        elif wd != 0:
+            gi = gi + wd * pi
+        mi = m[i]
+        mi = mi + (gi - mi) * one_minus_beta1
+        m[i] = mi
+        vi = v[i] * beta2 + (gi * one_minus_beta2) * gi
+        v[i] = vi
+        p[i] = pi - (mi / (np.sqrt(vi) / sqrt_bc2 + eps)) * step_size
+
+
+@_jit_np
+def sgd_step(p, g, buf, lr, momentum, wd, nesterov, first):
+    """SGD in place, as ``SGD._update``'s NumPy operations, element by element::
+
+        g = g + wd * p (wd != 0)
+        buf = g (first) | buf = buf * momentum + g;  g = g + momentum * buf (nesterov) | buf
+        p = p - lr * g
+
+    p, g, buf: 1-D, one length and dtype (buf unused when momentum == 0); scalars in that dtype.
+    """
+    for i in prange(p.shape[0]):
+        pi = p[i]
+        gi = g[i]
+        if wd != 0:
+            gi = gi + wd * pi
+        if momentum != 0:
+            b = gi if first else buf[i] * momentum + gi
+            buf[i] = b
+            gi = gi + momentum * b if nesterov else b
+        p[i] = pi - lr * gi
+

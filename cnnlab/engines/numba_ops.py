@@ -1,10 +1,13 @@
-"""The Numba engine's elementwise and pooling kernels: max pooling, ReLU, batch normalization.
+"""The Numba engine's elementwise and pooling kernels: max pooling, ReLU, batch normalization,
+and the optimizers' updates (``adam_update``, ``sgd_update``).
 
 Each function takes the same arguments as its NumPy op and returns the same numbers (the
 tests compare them bit for bit or to float rounding, as stated there); where the kernels do
 not apply (small arrays, strided data, other layouts) it runs the NumPy op.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -13,7 +16,7 @@ from cnnlab.ops import activation, batchnorm
 from cnnlab.ops.pool import PoolCache, check_dout, pool_out_shape, prepare_pool2d
 
 __all__ = ["maxpool2d_forward", "maxpool2d_backward", "relu_forward", "relu_backward", "batchnorm_forward",
-           "batchnorm_backward"]
+           "batchnorm_backward", "adam_update", "sgd_update"]
 
 #: below this many elements NumPy's one pass beats starting the compiled kernel's threads
 _KERNEL_MIN_SIZE = 1 << 15
@@ -109,3 +112,49 @@ def _forward_train_kernel(x, gamma, beta, eps):
                                               var, _as_ncl(xhat), _as_ncl(out))
     bshape = (1, C) + (1,) * (x.ndim - 2)
     return xhat, out, mean.astype(x.dtype).reshape(bshape), var.astype(x.dtype).reshape(bshape)
+
+
+# ----- optimizer updates: one compiled pass per parameter ---------------------------------------------
+#: below this many values an update stays with NumPy: starting the kernel's threads costs more
+_OPTIM_MIN_SIZE = 1 << 12
+
+
+def _flat_views(*arrays):
+    """1-D views of same-shape, same-dtype, C-contiguous float arrays large enough for a kernel; else None."""
+    a = arrays[0]
+    if runtime.get_backend() != "numba" or a.size < _OPTIM_MIN_SIZE or a.dtype not in (np.float32, np.float64):
+        return None
+    if any(b.shape != a.shape or b.dtype != a.dtype or not b.flags.c_contiguous for b in arrays):
+        return None
+    return [b.reshape(-1) for b in arrays]
+
+
+def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, t, weight_decay, decoupled) -> bool:
+    """Adam's (or AdamW's) step on one parameter in place, in one pass: the same bits as
+    ``cnnlab.training.optim.Adam``'s NumPy path. Returns False, changing nothing, where the
+    kernel does not apply (NumPy backend, small or strided arrays): the caller runs NumPy.
+
+    Shape:
+        p (the parameter's data), g (its gradient), m, v (Adam's moments): one shape.
+    """
+    flat = _flat_views(p, g, m, v)
+    if flat is None:
+        return False
+    c = p.dtype.type  # each scalar rounded to the arrays' dtype, as NumPy 2 does with a Python float
+    runtime.kernels().adam_step(*flat, c(1 - beta1), c(beta2), c(1 - beta2), c(math.sqrt(1 - beta2**t)), c(eps),
+                                c(lr / (1 - beta1**t)), c(weight_decay), bool(decoupled), c(1 - lr * weight_decay))
+    return True
+
+
+def sgd_update(p, g, buf, *, lr, momentum, weight_decay, nesterov, first) -> bool:
+    """SGD's step on one parameter in place, in one pass: the same bits as
+    ``cnnlab.training.optim.SGD``'s NumPy path (``buf``: the momentum buffer, written in full
+    when ``first``; any same-shape array when momentum is 0). False where the kernel does not apply.
+    """
+    flat = _flat_views(p, g, buf)
+    if flat is None:
+        return False
+    c = p.dtype.type
+    runtime.kernels().sgd_step(*flat, c(lr), c(momentum), c(weight_decay), bool(nesterov), bool(first))
+    return True
+

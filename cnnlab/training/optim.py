@@ -28,6 +28,7 @@ from numbers import Integral
 
 import numpy as np
 
+from cnnlab.engines import numba_ops
 from cnnlab.utils.validation import check_real
 from cnnlab.layers.base import Parameter
 
@@ -250,12 +251,19 @@ class SGD(Optimizer):
         super().__init__(params, lr)
 
     def _update(self, p: Parameter, g: np.ndarray, state: dict) -> None:
+        first = "momentum_buffer" not in state
+        if self.momentum != 0 and first:
+            state["momentum_buffer"] = np.empty_like(p.data)
+        # Numba engine: the whole update in one compiled pass (the same bits as the lines below)
+        if numba_ops.sgd_update(p.data, g, state.get("momentum_buffer", g), lr=self.lr, momentum=self.momentum,
+                                weight_decay=self.weight_decay, nesterov=self.nesterov, first=first):
+            return
         if self.weight_decay != 0:
             g = g + self.weight_decay * p.data
         if self.momentum != 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = g.copy()  # torch starts the buffer at the first gradient
+            buf = state["momentum_buffer"]
+            if first:
+                buf[...] = g  # torch starts the buffer at the first gradient
             else:
                 buf *= self.momentum
                 buf += g
@@ -305,15 +313,19 @@ class Adam(Optimizer):
         beta1, beta2 = self.betas
         lr = self.lr
         t = state["step"] = state.get("step", 0) + 1
+        if "exp_avg" not in state:
+            state["exp_avg"] = np.zeros_like(p.data)
+            state["exp_avg_sq"] = np.zeros_like(p.data)
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        # Numba engine: the whole update in one compiled pass (the same bits as the lines below)
+        if numba_ops.adam_update(p.data, g, m, v, lr=lr, beta1=beta1, beta2=beta2, eps=self.eps, t=t,
+                                 weight_decay=self.weight_decay, decoupled=self._decoupled):
+            return
         if self.weight_decay != 0:
             if self._decoupled:
                 p.data *= 1 - lr * self.weight_decay
             else:
                 g = g + self.weight_decay * p.data
-        if "exp_avg" not in state:
-            state["exp_avg"] = np.zeros_like(p.data)
-            state["exp_avg_sq"] = np.zeros_like(p.data)
-        m, v = state["exp_avg"], state["exp_avg_sq"]
         # in place, one scratch array: the same operations in the same order (the same bits) as
         # m += (1 - beta1) * (g - m); v += (1 - beta2) * g * g; p -= step * (m / denom),
         # without five temporaries of the parameter's size

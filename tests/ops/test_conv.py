@@ -364,6 +364,23 @@ def test_gemm_and_direct_paths_both_match_naive(direct_max_k, monkeypatch):
             _assert_fused_is_bitwise_unfused(pooled_in, w, b, seed=19)
 
 
+@pytest.mark.skipif(not backend.HAVE_NUMBA, reason="the direct loops are Numba kernels")
+@pytest.mark.parametrize("F", [5, 8, 11])
+def test_direct_path_in_blocks_of_four_filters(F, monkeypatch):
+    # the direct loops run four 3-wide filters per pass and the rest one by one: same numbers as
+    # the loops, and the fused op still gives the plain ops' bits
+    monkeypatch.setattr(conv_module, "DIRECT_MAX_K", 10_000)
+    x, w, b = _data(2, 2, F, 6, 8, 3, 3, seed=23)
+    want_out, want_cache = conv2d_forward(x, w, b, 1, 1, impl="naive")
+    out, cache = conv2d_forward(x, w, b, 1, 1, impl="numba")
+    assert cache.layout == "direct"
+    np.testing.assert_allclose(out, want_out, rtol=1e-12, atol=1e-12)
+    dout = np.random.default_rng(24).standard_normal(out.shape)
+    for got, want in zip(conv2d_backward(dout, cache), conv2d_backward(dout, want_cache)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    _assert_fused_is_bitwise_unfused(x, w, b, seed=25)
+
+
 @pytest.mark.parametrize("images_per_chunk", [1, 2])
 def test_gemm_path_in_chunks_of_images(images_per_chunk, monkeypatch):
     # the Numba GEMM path runs a few images at a time (uneven last chunk here): same results,
