@@ -194,9 +194,9 @@ def test_pixel_figure_puts_zero_at_a_stated_end_of_its_colour_scales_and_leaves_
     fig = viz.pixel_figure(e)
     c = int(np.argmax(np.abs(e.channel_sums)))
     patch = next(im for ax in fig.axes for im in ax.images if np.array_equal(im.get_array(), e.patch[c]))
-    assert patch.norm.vmin == 0 and patch.get_cmap().name == "gray"  # 0 = black, not mid-grey
+    assert patch.norm.vmin == 0 and patch.get_cmap().name == "Greens"  # the lab's map for values >= 0: 0 = white
     labels = [ax.get_ylabel() for ax in fig.axes if ax.get_label() == "<colorbar>"]
-    assert "value (0 = black)" in labels and "weight (0 = white)" in labels
+    assert "value (0 = white)" in labels and "weight (0 = white)" in labels
     for im in (im for ax in fig.axes for im in ax.images):
         n = im.norm
         assert (n.vmin == 0) or (n.vmin == -n.vmax), (n.vmin, n.vmax)  # 0 is black or the white middle

@@ -10,6 +10,7 @@ import numpy as np
 from matplotlib import colormaps
 
 from cnnlab.lab.viz._common import as_2d_image, conv_image, finish, new_figure, pool_maps, show
+from cnnlab.lab.viz._style import NONNEGATIVE
 from cnnlab.ops.activation import relu_forward
 
 __all__ = ["relu_figure", "flatten_figure", "pipeline_numbers", "pipeline_figure"]
@@ -53,16 +54,18 @@ def relu_figure(fmap, *, save=None):
     return finish(fig, save)
 
 
-def flatten_figure(maps, *, save=None):
+def flatten_figure(maps, *, names=None, save=None):
     """Flatten: the (C, H, W) maps and the single vector they become, as a bar chart.
 
     Args:
         maps: (C, H, W) or (H, W) array.
+        names: optional name of each channel (what made it), for the map titles.
         save: optional PNG/SVG path.
 
     Returns:
         the Figure; bars are coloured by channel, in the order ``reshape`` lays them out
-        (channel, then row, then column).
+        (channel, then row, then column). Vectors of up to 40 numbers get every position
+        ticked and every value written on its bar.
     """
     a = np.asarray(maps, dtype=np.float64)
     if a.ndim == 2:
@@ -75,13 +78,19 @@ def flatten_figure(maps, *, save=None):
     cmap = colormaps["tab10"]
     for k in range(n_show):
         ax = fig.add_subplot(gs[0, k])
-        show(ax, a[k], title=f"channel {k} ({h}x{w})", colorbar="value" if k == n_show - 1 else None,
-             vmin=float(a.min()), vmax=float(a.max()), numbers="{:.1f}" if max(h, w) <= 6 else False)
+        name = f"channel {k}" + (f": {names[k]}" if names is not None else "")
+        show(ax, a[k], title=f"{name} ({h}x{w})", colorbar="value" if k == n_show - 1 else None,
+             vmin=float(a.min()), vmax=float(a.max()), numbers="{:.1f}" if max(h, w) <= 6 else False,
+             **({"cmap": NONNEGATIVE} if a.min() >= 0 else {}))  # the lab's map for values >= 0
         for spine in ax.spines.values():
             spine.set_edgecolor(cmap(k % 10))
             spine.set_linewidth(3)
     ax = fig.add_subplot(gs[0, n_show])
-    ax.bar(np.arange(flat.size), flat, color=[cmap((i // (h * w)) % 10) for i in range(flat.size)], width=0.9)
+    bars = ax.bar(np.arange(flat.size), flat, color=[cmap((i // (h * w)) % 10) for i in range(flat.size)], width=0.9)
+    if flat.size <= 40:  # few enough to read: every position and value written
+        ax.set_xticks(np.arange(flat.size))
+        ax.bar_label(bars, labels=[f"{v:g}" for v in np.round(flat, 2)], fontsize=9, padding=2)
+        ax.margins(y=0.15)
     for k in range(1, c):
         ax.axvline(k * h * w - 0.5, color="gray", lw=0.8, ls="--")
     ax.set_xlabel(f"position in the flattened vector (0 .. {flat.size - 1})")

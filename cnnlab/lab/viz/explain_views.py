@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab.lab.viz._common import box, finish, new_figure, show
+from cnnlab.lab.viz._style import NONNEGATIVE
 from cnnlab.lab.viz.digits import number_format
 
 __all__ = ["pixel_figure", "channel_waterfall"]
@@ -50,10 +51,10 @@ def _channel_note(e, c: int) -> str:
 
 
 def _value_style(a: np.ndarray, vmax: float | None = None) -> dict:
-    """``show`` settings for values: grey with 0 = black when none is negative, else diverging."""
+    """``show`` settings for values: the lab's sequential map from 0 = white when none is negative, else diverging."""
     m = float(np.max(np.abs(a))) if vmax is None else vmax
     if np.min(a) >= 0:
-        return {"cmap": "gray", "vmin": 0.0, "vmax": m or 1.0, "colorbar": "value (0 = black)"}
+        return {"cmap": NONNEGATIVE, "vmin": 0.0, "vmax": m or 1.0, "colorbar": "value (0 = white)"}
     return {"diverging": True, "vmax": m or 1.0, "colorbar": "value (0 = white)"}
 
 
