@@ -263,3 +263,26 @@ def test_batchnorm_and_dropout_demos_print_their_numbers(tmp_path):
     text = "\n".join(lines)
     assert "after: mean" in text and "kept values x 1/(1-0.5) = x 2" in text
     assert (tmp_path / "batchnorm.png").is_file() and (tmp_path / "dropout.png").is_file()
+
+
+def test_every_figure_draws_inputs_as_ink_and_zero_as_white():
+    """The lab's one colour convention (viz._style): no figure draws 0 as black with a plain grey map."""
+    from cnnlab.lab.filters import KERNELS
+    from cnnlab.models import zoo
+
+    rng = np.random.default_rng(0)
+    image = rng.random((8, 8))
+    m = zoo.simple_cnn(seed=0)
+    x = rng.random((1, 28, 28)).astype(np.float32)
+    probs = np.array([[0.7, 0.3], [0.2, 0.8]])
+    figures = {"pipeline": viz.pipeline_figure(image, KERNELS["sharpen"]),
+               "receptive": viz.receptive_field_figure(m, image=x[0]),
+               "dropout": viz.dropout_figure(image, (0.5,), seed=0),
+               "predictions": viz.prediction_grid(rng.random((2, 1, 6, 6)), np.array([0, 1]), probs, n=2),
+               "probabilities": viz.probabilities_figure(probs[0], image=image),
+               "saliency": viz.saliency_figure(m, x)}
+    for name, fig in figures.items():
+        maps = [im.get_cmap().name for ax in fig.axes for im in ax.images]
+        assert maps and "gray" not in maps, (name, maps)
+    first = {name: next(im for ax in fig.axes for im in ax.images).get_cmap().name for name, fig in figures.items()}
+    assert {first[k] for k in ("pipeline", "receptive", "predictions", "probabilities", "saliency")} == {"gray_r"}

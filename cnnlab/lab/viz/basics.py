@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib import colormaps
 
 from cnnlab.lab.viz._common import as_2d_image, conv_image, finish, new_figure, pool_maps, show
-from cnnlab.lab.viz._style import NONNEGATIVE
+from cnnlab.lab.viz._style import INPUT_CMAP, NONNEGATIVE
 from cnnlab.ops.activation import relu_forward
 
 __all__ = ["relu_figure", "flatten_figure", "pipeline_numbers", "pipeline_figure"]
@@ -137,7 +137,7 @@ def pipeline_figure(image, kernel, *, bias: float = 0.0, padding: int = 1, pool:
     d = pipeline_numbers(image, kernel, bias=bias, padding=padding, pool=pool)
     fig = new_figure(20, 4.0)
     axes = fig.subplots(1, 6, width_ratios=[1, 1, 1, 1, 1, 1.6])
-    show(axes[0], d["input"], title=f"1. input {d['input'].shape[0]}x{d['input'].shape[1]}", cmap="gray",
+    show(axes[0], d["input"], title=f"1. input {d['input'].shape[0]}x{d['input'].shape[1]}", cmap=INPUT_CMAP,
          colorbar="pixel")
     show(axes[1], d["kernel"], title=f"2. {kernel_name} {d['kernel'].shape[0]}x{d['kernel'].shape[1]}",
          diverging=True, colorbar="weight", numbers="{:.2g}")
