@@ -37,6 +37,8 @@ def test_the_edge_example_gives_30_at_the_edge(page, conv, shot):
     products = grid_of(conv, "products channel 0")
     np.testing.assert_array_equal(products, we.edge_image()[0:3, 1:4] * filters.vertical_edge)
     assert conv.locator("table[aria-label=output] td.unreached").count() == 25 - 2
+    inked = conv.locator("table[aria-label='input channel 0'] td.ink")  # inputs as ink: the 10s dark, as in the figures
+    assert inked.count() == 21 and {c.get_attribute("data-col") for c in inked.all()} == {"0", "1", "2"}
     shot(page, "play_conv")
 
 

@@ -217,8 +217,10 @@ function render() {
   const t = state.trace;
   const p = t.padding, [H, W] = t.input_size;
   const isPad = (r, c) => r < p || c < p || r >= p + H || c >= p + W;
+  const top = Math.max(0, ...t.padded.flat(2)); // inputs are drawn as ink: 0 white, the largest value dark
   ui.inputs.replaceChildren(...t.padded.map((values, ch) => figure(channelName(ch), grid(values, {
-    editable: true, format: num, label: `input channel ${ch}`, cellClass: (r, c) => (isPad(r, c) ? "pad" : ""),
+    editable: true, format: num, label: `input channel ${ch}`, color: (v) => inkColor(v, top),
+    cellClass: (r, c) => (isPad(r, c) ? "pad" : values[r][c] > top / 2 ? "ink" : ""),
     onEdit: (r, c, v) => { state.image[ch][r - p][c - p] = v; ui.input.value = "typed"; compute(); },
   }))));
   for (const td of ui.inputs.querySelectorAll("td.pad input")) td.readOnly = true;
@@ -232,6 +234,13 @@ function render() {
   ui.kernelNote.textContent = state.kernelKey === "learned"
     ? `${learned.model}, layer ${learned.layer}, filter ${ui.filter.value} (its bias is in "bias")` : "";
   renderSize(t);
+}
+
+/** Ink on paper, as the lab's figures draw inputs: white at 0, dark grey at `top`; negatives light blue. */
+function inkColor(v, top) {
+  if (v < 0) return "#dbe4f7";
+  const shade = Math.round(255 - (255 - 51) * (top > 0 ? Math.min(1, v / top) : 0));
+  return `rgb(${shade}, ${shade}, ${Math.min(255, shade + 8)})`;
 }
 
 function figure(caption, node) {
