@@ -286,3 +286,11 @@ def test_every_figure_draws_inputs_as_ink_and_zero_as_white():
         assert maps and "gray" not in maps, (name, maps)
     first = {name: next(im for ax in fig.axes for im in ax.images).get_cmap().name for name, fig in figures.items()}
     assert {first[k] for k in ("pipeline", "receptive", "predictions", "probabilities", "saliency")} == {"gray_r"}
+
+
+def test_an_input_title_says_white_is_zero_only_when_it_is():
+    from cnnlab.lab.viz._style import input_note
+    assert input_note(np.array([0.0, 1.0])) == "white = 0, black = max"
+    assert input_note(np.array([-0.2, 1.0])) == "white = min, black = max"  # noisy toys: 0 is a light grey
+    fig = viz.probabilities_figure(np.array([0.4, 0.6]), image=np.array([[-0.2, 1.0], [0.0, 0.5]]))
+    assert "white = min" in fig.axes[0].get_title()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab.lab.viz._common import finish, new_figure, show
-from cnnlab.lab.viz._style import INPUT_CMAP, INPUT_NOTE
+from cnnlab.lab.viz._style import INPUT_CMAP, input_note
 from cnnlab.lab.viz.model_views import one_input
 
 __all__ = ["input_gradient", "saliency_map", "saliency_figure"]
@@ -62,7 +62,7 @@ def saliency_figure(model, x, class_index: int | None = None, *, class_names=Non
     name = str(class_names[k]) if class_names is not None else str(k)
     fig = new_figure(15, 3.9)
     axes = fig.subplots(1, 4)
-    show(axes[0], img, title=f"input ({INPUT_NOTE})", cmap=INPUT_CMAP, colorbar="pixel")
+    show(axes[0], img, title=f"input ({input_note(img)})", cmap=INPUT_CMAP, colorbar="pixel")
     show(axes[1], grad[0] if grad.shape[0] == 1 else grad.mean(axis=0), title=f"d score[{name}] / d pixel",
          diverging=True, colorbar="gradient")
     show(axes[2], sal, title="saliency |gradient|", cmap="hot", colorbar="|gradient|", vmin=0)
