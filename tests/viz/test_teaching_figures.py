@@ -284,6 +284,11 @@ def test_every_figure_draws_inputs_as_ink_and_zero_as_white():
     for name, fig in figures.items():
         maps = [im.get_cmap().name for ax in fig.axes for im in ax.images]
         assert maps and "gray" not in maps, (name, maps)
+    relu, pool = (next(im for ax in figures["pipeline"].axes for im in ax.images if ax.get_title().startswith(t))
+                  for t in ("4. ReLU", "5. max pool"))
+    assert relu.get_cmap().name == pool.get_cmap().name == "Greens" and relu.norm.vmin == 0  # never negative
+    fig = viz.pooling_figure(np.maximum(rng.standard_normal((4, 4)), 0))
+    assert {im.get_cmap().name for ax in fig.axes for im in ax.images} == {"Greens"}
     first = {name: next(im for ax in fig.axes for im in ax.images).get_cmap().name for name, fig in figures.items()}
     assert {first[k] for k in ("pipeline", "receptive", "predictions", "probabilities", "saliency")} == {"gray_r"}
 

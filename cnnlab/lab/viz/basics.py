@@ -144,9 +144,10 @@ def pipeline_figure(image, kernel, *, bias: float = 0.0, padding: int = 1, pool:
     m = float(np.max(np.abs(d["conv"]))) or 1.0
     show(axes[2], d["conv"], title=f"3. convolution {d['conv'].shape[0]}x{d['conv'].shape[1]}", diverging=True,
          vmax=m, colorbar="value")
-    show(axes[3], d["relu"], title="4. ReLU", diverging=True, vmax=m, colorbar="value")
+    # ReLU and pool are never negative: the lab's sequential map from 0 (white), not a +-m diverging bar
+    show(axes[3], d["relu"], title="4. ReLU", cmap=NONNEGATIVE, vmin=0.0, vmax=m, colorbar="value")
     show(axes[4], d["pool"], title=f"5. max pool {pool}x{pool} -> {d['pool'].shape[0]}x{d['pool'].shape[1]}",
-         diverging=True, vmax=m, colorbar="value")
+         cmap=NONNEGATIVE, vmin=0.0, vmax=m, colorbar="value")
     axes[5].bar(np.arange(d["flat"].size), d["flat"], color="tab:red", width=1.0)
     axes[5].set_title(f"6. flatten -> {d['flat'].size} numbers (to a Dense layer)", fontsize=10)
     axes[5].set_xlabel("index")

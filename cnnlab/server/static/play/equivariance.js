@@ -68,8 +68,7 @@ async function update() {
 
 function draw(result) {
   fillKernelChoices(result.kernels);
-  const moved = `shift (${result.shift_words})`;
-  view.inputs.replaceChildren(panel("x", inkMap(result.image, "x")), panel(`${moved} x`, inkMap(result.shifted, "shift x")));
+  view.inputs.replaceChildren(panel("x", inkMap(result.image, "x")), panel(`shift x: ${result.shift_words}`, inkMap(result.shifted, "shift x")));
   view.kernel.replaceChildren(el("div", { class: "eq-caption", text: `kernel: ${result.kernel_name.replaceAll("_", " ")}` }),
     grid(result.kernel, { label: "kernel" }));
   drawConv(result);
@@ -99,7 +98,7 @@ function drawPool(r) {
   view.pool.replaceChildren(
     panel("pool(conv x)", map(r.pooled, "pooled", color, null, "small")),
     panel("pool(conv(shift x))", map(r.pooled_of_shifted, "pooled of shifted", color, null, "small")),
-    panel(`pool(conv x) moved ${r.pooled_shift_words}`, map(r.pooled_moved, "pooled moved", color, null, "small")),
+    panel(`pool(conv x) moved: ${r.pooled_shift_words}`, map(r.pooled_moved, "pooled moved", color, null, "small")),
     panel("difference", map(r.pooled_difference, "pooled difference", color, null, "small")));
   const verdict = r.shift_is_multiple_of_stride
     ? "The shift is a multiple of the pool stride (2): the pooled map just moves by shift/2 cells."
