@@ -299,3 +299,16 @@ def test_an_input_title_says_white_is_zero_only_when_it_is():
     assert input_note(np.array([-0.2, 1.0])) == "white = min, black = max"  # noisy toys: 0 is a light grey
     fig = viz.probabilities_figure(np.array([0.4, 0.6]), image=np.array([[-0.2, 1.0], [0.0, 0.5]]))
     assert "white = min" in fig.axes[0].get_title()
+
+
+def test_explain_pixel_draws_a_first_layer_input_as_the_image():
+    from cnnlab.datasets import worked_examples as we
+    from cnnlab.models import zoo
+
+    m = zoo.ox_tutorial_cnn()
+    e = explain.explain_pixel(m, we.letter_o()[None].astype(np.float32), 0, at=(0, 0), channel=0)
+    fig = viz.pixel_figure(e)
+    first = next(im for ax in fig.axes for im in ax.images)
+    assert first.get_cmap().name == "gray_r" and first.norm.vmin == 0  # the letter as ink, as in every figure
+    patch = next(im for ax in fig.axes for im in ax.images if np.array_equal(im.get_array(), e.patch[0]))
+    assert patch.get_cmap().name == "gray_r"
