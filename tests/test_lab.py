@@ -65,6 +65,14 @@ def test_demo_numbers(demos):
     assert pipe["ring_flat"] == {"O": [2, 2, 2, 2], "X": [2, 2, 2, 2]}  # the tutorial's ring cannot tell them apart
     assert pipe["flat"]["O"] != pipe["flat"]["X"]  # the trained filter can
     assert pipe["probabilities"]["O"][0] > 0.5 and pipe["probabilities"]["X"][1] > 0.5
+    # flatten.png: the tutorial's X through the ring (bias -2), the diagonal edge and a "\" line (bias -1)
+    assert pipe["flatten_x"] == [2, 2, 2, 2, 0, 2, 2, 2, 2, 0, 0, 2]
+    ox = r["ox"]["numbers"]  # ox_predictions.png etc. draw the tutorial's letters, unshifted and moved 1 px
+    assert ox["shown_labels"] == [0] * 8 + [1] * 8
+    shown = np.array(ox["shown_probabilities"])
+    assert shown.shape == (16, 2) and np.allclose(shown.sum(axis=1), 1)
+    assert shown[0].argmax() == 0 and shown[8].argmax() == 1  # the unshifted O and X are recognised
+    assert ox["shown_correct"] == int((shown.argmax(axis=1) == ox["shown_labels"]).sum())
     for result in r["sparse-matrix"]["numbers"].values():
         assert result["forward_error"] < 1e-12 and result["backward_error"] < 1e-12
     assert r["sparse-matrix"]["numbers"]["6x6 padding 0"]["weight_slots"] == 144

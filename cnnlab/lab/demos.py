@@ -226,10 +226,8 @@ def _demo_pipeline(out: Path, say) -> dict:
     save_figure(ox_stages_figure(model, _letters(), title=f"the tutorial's network after training on the ox toy "
                                  f"({acc:.0%} held out): conv -> ReLU -> max pool -> flatten -> dense"),
                 out / "pipeline.png", files)
-    digit, _ = mnist_digit(0)
-    maps = np.stack([viz.pipeline_numbers(digit, _kernel(*names)[1], pool=4)["pool"]
-                     for names in (("vertical_edge", "sobel_x"), ("horizontal_edge", "sobel_y"), ("sharpen",))])
-    save_figure(viz.flatten_figure(maps), out / "flatten.png", files)  # 3 filters -> (3, 7, 7) -> 147 numbers
+    names, maps = _flatten_maps()
+    save_figure(viz.flatten_figure(maps, names=names), out / "flatten.png", files)  # (3, 2, 2) -> 12 numbers
     shapes = {stage: list(next(iter(v.values())).shape) for stage, v in stages.items()}
     flat = {name: a.ravel().tolist() for name, a in stages["3: flatten"].items()}
     probs = {name: a.ravel().tolist() for name, a in stages["probabilities"].items()}
@@ -239,8 +237,23 @@ def _demo_pipeline(out: Path, say) -> dict:
     for name in flat:
         say(f"trained, letter {name}: flattened {np.round(flat[name], 3).tolist()} -> P(O), P(X) = "
             f"{np.round(probs[name], 3).tolist()}")
+    say(f"the tutorial's X through {', '.join(names)}: (3, 2, 2) pooled maps flatten to "
+        f"{maps.ravel().tolist()}")
     return {"numbers": {"shapes": shapes, "flat": flat, "probabilities": probs, "ring_flat": ring_flat,
-                        "test_accuracy": acc}, "files": files}
+                        "test_accuracy": acc, "flatten_x": maps.ravel().tolist()}, "files": files}
+
+
+def _flatten_maps() -> tuple[list[str], np.ndarray]:
+    """The tutorial's X through three 3x3 filters, ReLU and 2x2 max pool: names and maps (3, 2, 2).
+
+    Three small channels keep the flattened vector short enough (12 numbers) to read every value.
+    """
+    filters = [("ring, bias -2", worked_examples.OX_FILTER, worked_examples.OX_BIAS),
+               ("diagonal edge", worked_examples.TUTORIAL_DIAGONAL, 0.0),
+               ("\\ line, bias -1", np.eye(3), -1.0)]
+    maps = np.stack([viz.pipeline_numbers(worked_examples.letter_x(), np.asarray(k, dtype=np.float64), bias=b,
+                                          padding=0)["pool"] for _, k, b in filters])  # (3, 2, 2)
+    return [name for name, _, _ in filters], maps
 
 
 def _toy_demo(name: str, out: Path, say) -> dict:
@@ -253,29 +266,54 @@ def _toy_demo(name: str, out: Path, say) -> dict:
     save_figure(viz.filters_figure(model), out / f"{name}_filters.png", files)
     before = _fresh_model(name).layers[0].weight.data
     save_figure(viz.filters_before_after(before, model.layers[0].weight.data), out / f"{name}_filters_before_after.png", files)
-    if name == "ox":  # the tutorial's crisp letters side by side, one colour scale per stage
-        save_figure(ox_stages_figure(model, _letters(), title="what the trained network computes for the "
-                                     "tutorial's O and X"), out / "ox_feature_maps.png", files)
+    shown, shown_y = xt, yt  # the examples drawn: held-out toys, or for "ox" the tutorial's own letters
+    if name == "ox":  # the tutorial's crisp letters; pipeline.png has them unshifted, so here moved 1 px
+        moved = {f"{k}, 1 px right": explain.shift_image(v, 0, 1) for k, v in _letters().items()}
+        save_figure(ox_stages_figure(model, moved, title="the trained network on the tutorial's O and X moved 1 px "
+                                     "right (zero fill: the right column falls off)"), out / "ox_feature_maps.png", files)
+        shown, shown_y = _shifted_letters()
+        probs = probabilities_of(model, shown)
     else:
         for label in range(2):
             k = int(np.flatnonzero(yt == label)[0])
             save_figure(viz.feature_maps(model, xt[k]), out / f"{name}_feature_maps_{cfg['classes'][label]}.png",
                         files)
-    save_figure(viz.prediction_grid(xt, yt, probs, class_names=cfg["classes"], n=16), out / f"{name}_predictions.png", files)
-    k0 = int(np.flatnonzero(yt == 1)[0])
-    save_figure(viz.probabilities_figure(probs[k0], class_names=cfg["classes"], true_label=int(yt[k0]), image=xt[k0, 0]),
-          out / f"{name}_probabilities.png", files)
-    save_figure(viz.saliency_figure(model, xt[k0], class_names=cfg["classes"]), out / f"{name}_saliency.png", files)
-    e = explain.explain_pixel(model, xt[k0], 0, at=_strongest(model, xt[k0]), channel=0)
+    save_figure(viz.prediction_grid(shown, shown_y, probs, class_names=cfg["classes"], n=16),
+                out / f"{name}_predictions.png", files)
+    # ox: the tutorial's unshifted O, where the trained filter fires (on the X every unit is 0 after
+    # ReLU, so its saliency is all zero); lines: the first horizontal line
+    k0 = 0 if name == "ox" else int(np.flatnonzero(shown_y == 1)[0])
+    x0 = shown[k0]  # (1, H, W)
+    save_figure(viz.probabilities_figure(probs[k0], class_names=cfg["classes"], true_label=int(shown_y[k0]),
+                                         image=x0[0]), out / f"{name}_probabilities.png", files)
+    save_figure(viz.saliency_figure(model, x0, class_names=cfg["classes"]), out / f"{name}_saliency.png", files)
+    e = explain.explain_pixel(model, x0, 0, at=_strongest(model, x0), channel=0)
     save_figure(viz.pixel_figure(e), out / f"{name}_explain_pixel.png", files)
     say(model.explain())
     say(f"{name}: held-out accuracy {acc:.2%} on {len(yt)} examples after {len(history.history['loss'])} epochs; "
         f"final training loss {history.history['loss'][-1]:.4f}")
     say(str(e))
+    correct = int((probs.argmax(axis=1) == shown_y).sum())
+    say(f"{name}: {correct} of {len(shown_y)} drawn examples predicted right")
     return {"numbers": {"test_accuracy": acc, "epochs": len(history.history["loss"]),
                         "final_loss": history.history["loss"][-1], "parameters": model.num_parameters(),
-                        "pixel_pre_activation": e.pre_activation, "pixel_model_value": e.model_pre_activation},
+                        "pixel_pre_activation": e.pre_activation, "pixel_model_value": e.model_pre_activation,
+                        "shown_labels": shown_y.tolist(), "shown_probabilities": probs.tolist(),
+                        "shown_correct": correct},
             "files": files}
+
+
+#: the 1-pixel moves of the tutorial's letters drawn in ox_predictions.png: none, then the 7 others
+#: of right / left / down / up / diagonal that keep most of the letter
+_MOVES = ((0, 0), (0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (-1, -1), (1, -1))
+
+
+def _shifted_letters() -> tuple[np.ndarray, np.ndarray]:
+    """The tutorial's O and X, each unshifted and moved by 1 pixel (zero fill): x (16, 1, 6, 6), y (16,) (0 = O)."""
+    letters = [worked_examples.letter_o(), worked_examples.letter_x()]
+    x = np.stack([explain.shift_image(letter, dy, dx) for letter in letters for dy, dx in _MOVES])
+    y = np.repeat(np.arange(2), len(_MOVES))
+    return x[:, None].astype(np.float32), y.astype(np.int64)
 
 
 def _fresh_model(name: str):

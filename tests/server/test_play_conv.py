@@ -37,6 +37,8 @@ def test_the_edge_example_gives_30_at_the_edge(page, conv, shot):
     products = grid_of(conv, "products channel 0")
     np.testing.assert_array_equal(products, we.edge_image()[0:3, 1:4] * filters.vertical_edge)
     assert conv.locator("table[aria-label=output] td.unreached").count() == 25 - 2
+    inked = conv.locator("table[aria-label='input channel 0'] td.ink")  # inputs as ink: the 10s dark, as in the figures
+    assert inked.count() == 21 and {c.get_attribute("data-col") for c in inked.all()} == {"0", "1", "2"}
     shot(page, "play_conv")
 
 
@@ -110,6 +112,7 @@ def test_learned_filter_and_mnist_digit(page, conv, lab, shot):
     app, _ = lab
     change(conv, ".input-preset", "mnist", "select")
     change(conv, ".kernel-preset", "learned", "select")
+    assert conv.locator("label:has(.filter-index)").is_visible()  # only a learned filter has a filter number
     change(conv, ".filter-index", 3)
     layer = app.state.live.model.layers[0]
     w, b = layer.weight.data[3, 0].astype(float), float(layer.bias.data[3])
@@ -119,3 +122,45 @@ def test_learned_filter_and_mnist_digit(page, conv, lab, shot):
     np.testing.assert_allclose(grid_of(conv, "output"),
                                expected_conv(digit, w, bias=b), atol=5e-4)  # the page writes 3 decimals
     shot(page, "play_conv_mnist_learned")
+
+
+def test_kernel_size_crops_or_extends_the_kernel(page, conv, shot):
+    assert not conv.locator("label:has(.filter-index)").is_visible()
+    change(conv, ".kernel-size", 5)  # the 3x3 vertical edge, centred in a 5x5 of zeros
+    kernel = np.pad(filters.vertical_edge, 1)
+    np.testing.assert_array_equal(grid_of(conv, "kernel channel 0"), kernel)
+    assert conv.locator(".kernel-preset").input_value() == "custom"
+    assert conv.locator(".formula-rows").inner_text() == "floor((7 + 2*0 - 5) / 1) + 1 = 3"
+    conv.locator(".scrub").fill("8")
+    out = grid_of(conv, "output")
+    np.testing.assert_array_equal(out, expected_conv(we.edge_image(), kernel))
+    assert out.tolist() == [[30, 30, 0]] * 3  # the edge still gives 30 where the (centred) 3x3 straddles it
+    shot(page, "play_conv_kernel_5")
+    change(conv, ".kernel-size", 2)  # even sizes too: the top-left 2x2 of the 5x5
+    np.testing.assert_array_equal(grid_of(conv, "kernel channel 0"), kernel[1:3, 1:3])
+    assert conv.locator(".formula-rows").inner_text() == "floor((7 + 2*0 - 2) / 1) + 1 = 6"
+    change(conv, ".kernel-preset", "sobel_x", "select")
+    assert conv.locator(".kernel-size").input_value() == "3"
+
+
+def test_painting_on_the_input_with_the_mouse(page, conv, shot):
+    change(conv, ".input-preset", "typed", "select")  # a blank 6x6
+    conv.locator(".paint-mode").check()
+    conv.locator(".brush").fill("5")
+    cell = lambda r, c: conv.locator(f"table[aria-label='input channel 0'] td[data-row='{r}'][data-col='{c}']")
+    before = updates(conv)
+    for r in range(1, 5):  # drag down column 2, then release
+        box = cell(r, 2).bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, steps=3)
+        if r == 1:
+            page.mouse.down()
+    page.mouse.up()
+    wait_for_update(conv, before)
+    image = np.zeros((6, 6))
+    image[1:5, 2] = 5
+    np.testing.assert_array_equal(grid_of(conv, "input channel 0"), image)
+    conv.locator(".scrub").fill("15")
+    out = grid_of(conv, "output")
+    np.testing.assert_array_equal(out, expected_conv(image, filters.vertical_edge))
+    assert out[0].tolist() == [-10, 0, 10, 0]  # a painted vertical stroke lights up the vertical-edge kernel
+    shot(page, "play_conv_painted")

@@ -107,3 +107,21 @@ def test_an_mnist_digit_shifted_8_px(page, open_playground, shot):
     diff = conv_same(shift_right(image, 8)) - shift_right(conv_same(image), 8)
     assert float(section.locator("#eq-max-diff").inner_text()) == round(float(np.abs(diff).max()), 3)
     shot(page, "play_equivariance_digit")
+
+
+def test_a_left_shift_moves_the_map_left(page, open_playground, shot):
+    section = open_playground("equivariance")
+    page.wait_for_selector("#page-play-equivariance[data-request='1']")
+    page.select_option("#eq-direction", "left")
+    page.wait_for_selector("#page-play-equivariance[data-request='2']")
+    image = np.kron(edge_image() / 10, np.ones((4, 4)))
+    moved = np.zeros_like(image)
+    moved[:, :-5] = image[:, 5:]  # 5 px left, zero fill on the right
+    np.testing.assert_array_equal(shown_map(section, "shift x"), moved)
+    conv, conv_moved = conv_same(image), conv_same(moved)
+    shifted_conv = np.zeros_like(conv)
+    shifted_conv[:, :-5] = conv[:, 5:]
+    np.testing.assert_allclose(shown_map(section, "difference"), conv_moved - shifted_conv)
+    assert section.locator("#eq-max-outside").inner_text() == "0"
+    assert "5 px left" in section.inner_text() and "2 cells left" in section.inner_text()
+    shot(page, "play_equivariance_left")

@@ -2,6 +2,8 @@
 rows appear, and the controls change the result."""
 from __future__ import annotations
 
+import numpy as np
+
 from cnnlab.lab.explain import conv_parameters, dense_parameters
 
 SETTINGS = ("height", "width", "channels", "hidden", "kernel", "filters")
@@ -91,7 +93,16 @@ def test_log_toggle_changes_the_chart(page, open_playground, shot):
     assert linear[0] <= 2 < 100 < log[0]  # 1,792 is invisible next to 6.2 billion, visible on a log axis
     assert log[0] < log[1]
     assert section.locator(".pp-bar-row.mine.conv .pp-bar-label").inner_text() == "1,792"
+    ticks = section.locator(".pp-tick")
+    assert ticks.all_inner_texts() == ["1", "10", "100", "1k", "10k", "100k", "1M", "10M", "100M", "1B"]
+    x = [(lambda b: b["x"] + b["width"] / 2)(ticks.nth(i).bounding_box()) for i in range(ticks.count())]
+    assert np.allclose(np.diff(x), np.diff(x)[0], atol=1)  # a log axis: powers of ten evenly spaced
+    box = conv_bar.bounding_box()  # the 1,792 bar ends between the 1k and 10k ticks
+    thousand, ten_k = (ticks.nth(i).bounding_box() for i in (3, 4))
+    end = box["x"] + box["width"]
+    assert thousand["x"] + thousand["width"] / 2 < end < ten_k["x"] + ten_k["width"] / 2
     shot(page, "play_params_log")
     section.locator(".pp-scale-linear").check()
     page.wait_for_selector("#page-play-params .pp-chart[data-scale='linear']")
     assert conv_bar.bounding_box()["width"] == linear[0]
+    assert section.locator(".pp-tick").all_inner_texts() == ["0", "1B", "2B", "3B", "4B", "5B", "6B"]

@@ -13,9 +13,12 @@ def numpy_conv_same(image, kernel):
 
 
 def shift(a, dy, dx):
-    out = np.zeros_like(a)
-    h, w = a.shape
-    out[dy:, dx:] = a[:h - dy, :w - dx]
+    """Move a 2-D array by (dy, dx), either sign, filling with zeros (np.roll, then blank what wrapped)."""
+    out = np.roll(a, (dy, dx), axis=(0, 1))
+    if dy:
+        out[(slice(0, dy) if dy > 0 else slice(dy, None)), :] = 0
+    if dx:
+        out[:, (slice(0, dx) if dx > 0 else slice(dx, None))] = 0
     return out
 
 
@@ -65,8 +68,26 @@ def test_pooling_moves_with_even_shifts_only(client):
 
 def test_bad_requests_name_what_was_expected(client):
     cases = [({"shift": 9}, "[0, 8]"), ({"preset": "cat"}, "preset"), ({"kernel": "emboss"}, "kernel"),
-             ({"digit": 100}, "digit"), ({"direction": "up"}, "direction"), ({"image": [[1]]}, "unknown")]
+             ({"digit": 100}, "digit"), ({"direction": "upward"}, "direction"), ({"image": [[1]]}, "unknown")]
     for payload, words in cases:
         r = client.post("/api/play/equivariance", json=payload)
         assert 400 <= r.status_code < 500, (payload, r.text)
         assert words in r.json()["error"], r.json()
+
+
+def test_left_and_up_shifts_commute_away_from_their_band(client):
+    for direction, (sy, sx) in (("left", (0, -1)), ("up", (-1, 0))):
+        for s in (3, 8):
+            body = client.post("/api/play/equivariance", json={"preset": "digit", "digit": 7, "shift": s,
+                                                               "direction": direction, "kernel": "sobel_x"}).json()
+            assert body["shift"] == [sy * s, sx * s]
+            assert body["shift_words"] == f"{s} px {direction}"
+            diff = np.array(body["conv_of_shifted"]) - shift(np.array(body["conv"]), sy * s, sx * s)
+            band = np.array(body["band"])
+            assert np.all(np.abs(diff)[~band] < 1e-12) and body["max_abs_difference_outside_band"] < 1e-12
+            assert band.sum() < band.size / 2  # the band is a border, not the whole map
+    even = client.post("/api/play/equivariance", json={"preset": "O", "shift": 4, "direction": "left"}).json()
+    assert even["pooled_shift"] == [0, -2] and even["pooled_shift_words"] == "2 cells left"
+    assert even["pooled_max_abs_difference_inside"] == 0
+    odd = client.post("/api/play/equivariance", json={"preset": "O", "shift": 5, "direction": "up"}).json()
+    assert odd["pooled_shift"] == [-2, 0] and not odd["shift_is_multiple_of_stride"]

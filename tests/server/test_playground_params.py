@@ -36,3 +36,17 @@ def test_hd_row_and_its_erratum(client):
     same = client.post("/api/play/params", json={k: hd[k] for k in ("channels", "height", "width", "hidden",
                                                                      "kernel", "filters")}).json()
     assert same["dense"] == hd["dense"] and same["ratio_text"] == hd["ratio_text"]
+
+
+def test_the_chart_axis_has_round_ticks_up_to_the_longest_bar(client):
+    body = client.post("/api/play/params", json={}).json()
+    axis = body["axis"]
+    assert axis["max"] == 6_220_801_000  # the HD row's dense layer is the longest bar
+    assert [t["value"] for t in axis["log"]] == [10**k for k in range(10)]
+    assert [t["label"] for t in axis["log"]] == ["1", "10", "100", "1k", "10k", "100k", "1M", "10M", "100M", "1B"]
+    assert [t["value"] for t in axis["linear"]] == [k * 10**9 for k in range(7)]
+    assert [t["label"] for t in axis["linear"]][-1] == "6B"
+    big = client.post("/api/play/params", json={"height": 4096, "width": 4096, "channels": 4,
+                                                 "hidden": 100_000}).json()["axis"]
+    assert big["max"] == 4 * 4096 * 4096 * 100_000 + 100_000  # the setting's own bar, when it is the longest
+    assert big["log"][-1]["label"] == "1000B" and big["linear"][1]["label"] == "1000B"

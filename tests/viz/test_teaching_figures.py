@@ -194,9 +194,9 @@ def test_pixel_figure_puts_zero_at_a_stated_end_of_its_colour_scales_and_leaves_
     fig = viz.pixel_figure(e)
     c = int(np.argmax(np.abs(e.channel_sums)))
     patch = next(im for ax in fig.axes for im in ax.images if np.array_equal(im.get_array(), e.patch[c]))
-    assert patch.norm.vmin == 0 and patch.get_cmap().name == "gray"  # 0 = black, not mid-grey
+    assert patch.norm.vmin == 0 and patch.get_cmap().name == "Greens"  # the lab's map for values >= 0: 0 = white
     labels = [ax.get_ylabel() for ax in fig.axes if ax.get_label() == "<colorbar>"]
-    assert "value (0 = black)" in labels and "weight (0 = white)" in labels
+    assert "value (0 = white)" in labels and "weight (0 = white)" in labels
     for im in (im for ax in fig.axes for im in ax.images):
         n = im.norm
         assert (n.vmin == 0) or (n.vmin == -n.vmax), (n.vmin, n.vmax)  # 0 is black or the white middle
@@ -263,3 +263,52 @@ def test_batchnorm_and_dropout_demos_print_their_numbers(tmp_path):
     text = "\n".join(lines)
     assert "after: mean" in text and "kept values x 1/(1-0.5) = x 2" in text
     assert (tmp_path / "batchnorm.png").is_file() and (tmp_path / "dropout.png").is_file()
+
+
+def test_every_figure_draws_inputs_as_ink_and_zero_as_white():
+    """The lab's one colour convention (viz._style): no figure draws 0 as black with a plain grey map."""
+    from cnnlab.lab.filters import KERNELS
+    from cnnlab.models import zoo
+
+    rng = np.random.default_rng(0)
+    image = rng.random((8, 8))
+    m = zoo.simple_cnn(seed=0)
+    x = rng.random((1, 28, 28)).astype(np.float32)
+    probs = np.array([[0.7, 0.3], [0.2, 0.8]])
+    figures = {"pipeline": viz.pipeline_figure(image, KERNELS["sharpen"]),
+               "receptive": viz.receptive_field_figure(m, image=x[0]),
+               "dropout": viz.dropout_figure(image, (0.5,), seed=0),
+               "predictions": viz.prediction_grid(rng.random((2, 1, 6, 6)), np.array([0, 1]), probs, n=2),
+               "probabilities": viz.probabilities_figure(probs[0], image=image),
+               "saliency": viz.saliency_figure(m, x)}
+    for name, fig in figures.items():
+        maps = [im.get_cmap().name for ax in fig.axes for im in ax.images]
+        assert maps and "gray" not in maps, (name, maps)
+    relu, pool = (next(im for ax in figures["pipeline"].axes for im in ax.images if ax.get_title().startswith(t))
+                  for t in ("4. ReLU", "5. max pool"))
+    assert relu.get_cmap().name == pool.get_cmap().name == "Greens" and relu.norm.vmin == 0  # never negative
+    fig = viz.pooling_figure(np.maximum(rng.standard_normal((4, 4)), 0))
+    assert {im.get_cmap().name for ax in fig.axes for im in ax.images} == {"Greens"}
+    first = {name: next(im for ax in fig.axes for im in ax.images).get_cmap().name for name, fig in figures.items()}
+    assert {first[k] for k in ("pipeline", "receptive", "predictions", "probabilities", "saliency")} == {"gray_r"}
+
+
+def test_an_input_title_says_white_is_zero_only_when_it_is():
+    from cnnlab.lab.viz._style import input_note
+    assert input_note(np.array([0.0, 1.0])) == "white = 0, black = max"
+    assert input_note(np.array([-0.2, 1.0])) == "white = min, black = max"  # noisy toys: 0 is a light grey
+    fig = viz.probabilities_figure(np.array([0.4, 0.6]), image=np.array([[-0.2, 1.0], [0.0, 0.5]]))
+    assert "white = min" in fig.axes[0].get_title()
+
+
+def test_explain_pixel_draws_a_first_layer_input_as_the_image():
+    from cnnlab.datasets import worked_examples as we
+    from cnnlab.models import zoo
+
+    m = zoo.ox_tutorial_cnn()
+    e = explain.explain_pixel(m, we.letter_o()[None].astype(np.float32), 0, at=(0, 0), channel=0)
+    fig = viz.pixel_figure(e)
+    first = next(im for ax in fig.axes for im in ax.images)
+    assert first.get_cmap().name == "gray_r" and first.norm.vmin == 0  # the letter as ink, as in every figure
+    patch = next(im for ax in fig.axes for im in ax.images if np.array_equal(im.get_array(), e.patch[0]))
+    assert patch.get_cmap().name == "gray_r"

@@ -132,6 +132,10 @@ def test_pipeline_numbers_and_flatten():
     fig = viz.flatten_figure(np.arange(2 * 3 * 3.0).reshape(2, 3, 3))
     bars = [p.get_height() for p in fig.axes[-1].patches]
     assert bars == list(np.arange(18.0))
+    written = [t.get_text() for t in fig.axes[-1].texts]  # a short vector: every value on its bar
+    assert written == [f"{v:g}" for v in range(18)]
+    fig = viz.flatten_figure(np.ones((3, 7, 7)))  # 147 bars: too many to write
+    assert len(fig.axes[-1].texts) == 0
     viz.pipeline_figure(img, KERNELS["sharpen"])
 
 
@@ -168,6 +172,7 @@ def test_filters_and_probabilities():
     assert probs.sum() == pytest.approx(1.0) and np.argmax(probs) == np.argmax(logits)
     fig = viz.probabilities_figure(probs, class_names="abcd", true_label=1, image=x[0])
     assert [p.get_height() for p in fig.axes[1].patches] == pytest.approx(list(probs))
+    assert _images(fig)[0].get_cmap().name == "gray_r"  # inputs as ink on paper, as everywhere in the lab
     fig = viz.filters_before_after(w * 0, m)
     change = _images(fig)[-1].get_array()
     assert np.array_equal(change, w[-1, 0])
@@ -188,6 +193,7 @@ def test_saliency_is_cnnlabs_input_gradient():
     fig = viz.saliency_figure(m, x[0], 2)
     assert np.array_equal(_images(fig)[2].get_array(), np.abs(g).max(axis=0))
     assert _colorbars(fig) == 4
+    assert _images(fig)[0].get_cmap().name == "gray_r" and _images(fig)[3].get_cmap().name == "gray_r"
 
 
 # ----- training views -------------------------------------------------------------------------------------------
@@ -214,6 +220,7 @@ def test_confusion_matrix_prediction_grid_and_mistakes():
     fig = viz.prediction_grid(images, y, probs)
     colors = [ax.title.get_color() for ax in fig.axes if ax.get_visible() and ax.images]
     assert colors == ["green" if a == b else "red" for a, b in zip(y, pred)]
+    assert {im.get_cmap().name for im in _images(fig)} == {"gray_r"}
     assert set(viz.most_confused(y, probs).tolist()) == {1, 3}
     viz.most_confused_figure(images, y, probs)
     viz.most_confused_figure(images, y, np.eye(3)[y])  # no mistakes: a message panel
@@ -267,3 +274,14 @@ def test_equivariance_figure():
     assert np.array_equal(arrays[2], r.fmap_shifted)  # conv(shift x)
     assert np.max(np.abs(arrays[4])) < 1e-12  # conv(shift x) - shift(conv x): nothing left the frame here
     assert _colorbars(fig) == 7
+
+
+def test_an_all_zero_saliency_says_why():
+    from cnnlab.datasets import worked_examples as we
+
+    m = zoo.ox_tutorial_cnn()  # the ring filter, bias -2: ReLU keeps 2s, so the gradient reaches the pixels
+    fig = viz.saliency_figure(m, we.letter_x()[None].astype(np.float32), class_names="OX")
+    assert np.abs(_images(fig)[2].get_array()).max() > 0 and "all zero" not in fig.texts[0].get_text()
+    m.layers[0].bias.data[...] = -100  # every unit dead after ReLU: no path from any pixel to the score
+    fig = viz.saliency_figure(m, we.letter_x()[None].astype(np.float32), class_names="OX")
+    assert np.abs(_images(fig)[2].get_array()).max() == 0 and "all zero" in fig.texts[0].get_text()

@@ -16,12 +16,17 @@ from matplotlib.patches import Patch, Rectangle
 
 from cnnlab.lab.viz._common import DIVERGING, symmetric_norm
 
-__all__ = ["INPUT_CMAP", "INPUT_NOTE", "NONNEGATIVE", "input_norm", "value_style", "mark_padding",
+__all__ = ["INPUT_CMAP", "INPUT_NOTE", "NONNEGATIVE", "input_note", "input_norm", "value_style", "mark_padding",
            "binary_legend"]
 
 INPUT_CMAP = "gray_r"
 INPUT_NOTE = "white = 0, black = max"
 NONNEGATIVE = "Greens"  # values >= 0: light = 0, dark = large (numbers stay readable on it)
+
+
+def input_note(image) -> str:
+    """What the input's grey levels mean: ``INPUT_NOTE`` unless it has negative pixels (then white is its minimum)."""
+    return INPUT_NOTE if float(np.min(image)) >= 0 else "white = min, black = max"
 
 
 def input_norm(*images) -> Normalize:

@@ -10,6 +10,7 @@ import numpy as np
 from matplotlib import colormaps
 
 from cnnlab.lab.viz._common import as_2d_image, conv_image, finish, new_figure, pool_maps, show
+from cnnlab.lab.viz._style import INPUT_CMAP, NONNEGATIVE
 from cnnlab.ops.activation import relu_forward
 
 __all__ = ["relu_figure", "flatten_figure", "pipeline_numbers", "pipeline_figure"]
@@ -53,16 +54,18 @@ def relu_figure(fmap, *, save=None):
     return finish(fig, save)
 
 
-def flatten_figure(maps, *, save=None):
+def flatten_figure(maps, *, names=None, save=None):
     """Flatten: the (C, H, W) maps and the single vector they become, as a bar chart.
 
     Args:
         maps: (C, H, W) or (H, W) array.
+        names: optional name of each channel (what made it), for the map titles.
         save: optional PNG/SVG path.
 
     Returns:
         the Figure; bars are coloured by channel, in the order ``reshape`` lays them out
-        (channel, then row, then column).
+        (channel, then row, then column). Vectors of up to 40 numbers get every position
+        ticked and every value written on its bar.
     """
     a = np.asarray(maps, dtype=np.float64)
     if a.ndim == 2:
@@ -75,13 +78,19 @@ def flatten_figure(maps, *, save=None):
     cmap = colormaps["tab10"]
     for k in range(n_show):
         ax = fig.add_subplot(gs[0, k])
-        show(ax, a[k], title=f"channel {k} ({h}x{w})", colorbar="value" if k == n_show - 1 else None,
-             vmin=float(a.min()), vmax=float(a.max()), numbers="{:.1f}" if max(h, w) <= 6 else False)
+        name = f"channel {k}" + (f": {names[k]}" if names is not None else "")
+        show(ax, a[k], title=f"{name} ({h}x{w})", colorbar="value" if k == n_show - 1 else None,
+             vmin=float(a.min()), vmax=float(a.max()), numbers="{:.1f}" if max(h, w) <= 6 else False,
+             **({"cmap": NONNEGATIVE} if a.min() >= 0 else {}))  # the lab's map for values >= 0
         for spine in ax.spines.values():
             spine.set_edgecolor(cmap(k % 10))
             spine.set_linewidth(3)
     ax = fig.add_subplot(gs[0, n_show])
-    ax.bar(np.arange(flat.size), flat, color=[cmap((i // (h * w)) % 10) for i in range(flat.size)], width=0.9)
+    bars = ax.bar(np.arange(flat.size), flat, color=[cmap((i // (h * w)) % 10) for i in range(flat.size)], width=0.9)
+    if flat.size <= 40:  # few enough to read: every position and value written
+        ax.set_xticks(np.arange(flat.size))
+        ax.bar_label(bars, labels=[f"{v:g}" for v in np.round(flat, 2)], fontsize=9, padding=2)
+        ax.margins(y=0.15)
     for k in range(1, c):
         ax.axvline(k * h * w - 0.5, color="gray", lw=0.8, ls="--")
     ax.set_xlabel(f"position in the flattened vector (0 .. {flat.size - 1})")
@@ -128,16 +137,17 @@ def pipeline_figure(image, kernel, *, bias: float = 0.0, padding: int = 1, pool:
     d = pipeline_numbers(image, kernel, bias=bias, padding=padding, pool=pool)
     fig = new_figure(20, 4.0)
     axes = fig.subplots(1, 6, width_ratios=[1, 1, 1, 1, 1, 1.6])
-    show(axes[0], d["input"], title=f"1. input {d['input'].shape[0]}x{d['input'].shape[1]}", cmap="gray",
+    show(axes[0], d["input"], title=f"1. input {d['input'].shape[0]}x{d['input'].shape[1]}", cmap=INPUT_CMAP,
          colorbar="pixel")
     show(axes[1], d["kernel"], title=f"2. {kernel_name} {d['kernel'].shape[0]}x{d['kernel'].shape[1]}",
          diverging=True, colorbar="weight", numbers="{:.2g}")
     m = float(np.max(np.abs(d["conv"]))) or 1.0
     show(axes[2], d["conv"], title=f"3. convolution {d['conv'].shape[0]}x{d['conv'].shape[1]}", diverging=True,
          vmax=m, colorbar="value")
-    show(axes[3], d["relu"], title="4. ReLU", diverging=True, vmax=m, colorbar="value")
+    # ReLU and pool are never negative: the lab's sequential map from 0 (white), not a +-m diverging bar
+    show(axes[3], d["relu"], title="4. ReLU", cmap=NONNEGATIVE, vmin=0.0, vmax=m, colorbar="value")
     show(axes[4], d["pool"], title=f"5. max pool {pool}x{pool} -> {d['pool'].shape[0]}x{d['pool'].shape[1]}",
-         diverging=True, vmax=m, colorbar="value")
+         cmap=NONNEGATIVE, vmin=0.0, vmax=m, colorbar="value")
     axes[5].bar(np.arange(d["flat"].size), d["flat"], color="tab:red", width=1.0)
     axes[5].set_title(f"6. flatten -> {d['flat'].size} numbers (to a Dense layer)", fontsize=10)
     axes[5].set_xlabel("index")

@@ -7,6 +7,7 @@ import numpy as np
 from matplotlib.colors import ListedColormap
 
 from cnnlab.lab.viz._common import finish, new_figure, show
+from cnnlab.lab.viz._style import NONNEGATIVE
 from cnnlab.ops.dropout import dropout_forward
 
 __all__ = ["dropout_numbers", "dropout_figure"]
@@ -60,7 +61,7 @@ def dropout_figure(x, ps=(0.5, 0.2), *, seed: int = 0, save=None):
 
 def _row(axes, d: dict, top: float) -> None:
     p, scale, keep = d["p"], d["scale"], d["keep"]
-    show(axes[0], d["input"], title="input x", cmap="gray", vmin=0, vmax=top, colorbar="value (0 = black)",
+    show(axes[0], d["input"], title="input x", cmap=NONNEGATIVE, vmin=0, vmax=top, colorbar="value (0 = white)",
          numbers="{:.1f}", fontsize=10)
     im = axes[1].imshow(keep.astype(float), cmap=ListedColormap(["black", "white"]), vmin=0, vmax=1,
                         interpolation="nearest")
@@ -77,8 +78,8 @@ def _row(axes, d: dict, top: float) -> None:
         axes[1].axvline(k - 0.5, color="gray", lw=0.5)
     axes[1].set_title(f"keep mask, p = {p:g}: kept {int(keep.sum())} of {keep.size} "
                       f"({d['kept_fraction']:.0%})", fontsize=10)
-    show(axes[2], d["output"], title=f"output = x * mask / (1 - {p:g}) = x * mask * {scale:.4g}", cmap="gray",
-         vmin=0, vmax=top, colorbar="value (0 = black)", numbers="{:.4g}", fontsize=10)
+    show(axes[2], d["output"], title=f"output = x * mask / (1 - {p:g}) = x * mask * {scale:.4g}",
+         cmap=NONNEGATIVE, vmin=0, vmax=top, colorbar="value (0 = white)", numbers="{:.4g}", fontsize=10)
     _scatter(axes[3], d)
 
 

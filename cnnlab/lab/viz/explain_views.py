@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab.lab.viz._common import box, finish, new_figure, show
+from cnnlab.lab.viz._style import INPUT_CMAP, INPUT_NOTE, NONNEGATIVE
 from cnnlab.lab.viz.digits import number_format
 
 __all__ = ["pixel_figure", "channel_waterfall"]
@@ -50,10 +51,10 @@ def _channel_note(e, c: int) -> str:
 
 
 def _value_style(a: np.ndarray, vmax: float | None = None) -> dict:
-    """``show`` settings for values: grey with 0 = black when none is negative, else diverging."""
+    """``show`` settings for values: the lab's sequential map from 0 = white when none is negative, else diverging."""
     m = float(np.max(np.abs(a))) if vmax is None else vmax
     if np.min(a) >= 0:
-        return {"cmap": "gray", "vmin": 0.0, "vmax": m or 1.0, "colorbar": "value (0 = black)"}
+        return {"cmap": NONNEGATIVE, "vmin": 0.0, "vmax": m or 1.0, "colorbar": "value (0 = white)"}
     return {"diverging": True, "vmax": m or 1.0, "colorbar": "value (0 = white)"}
 
 
@@ -67,6 +68,8 @@ def _forward_row(sub, e, c: int) -> None:
     (ph, pw), (i, j) = e.padding, e.at
     padded = np.pad(e.layer_input[c].astype(np.float64), ((ph, ph), (pw, pw)))
     style = _value_style(e.layer_input[c].astype(np.float64))
+    if len(e.backward_steps) == 1 and np.min(e.layer_input) >= 0:  # the first layer: its input is the image
+        style = {"cmap": INPUT_CMAP, "vmin": 0.0, "vmax": style["vmax"], "colorbar": f"pixel ({INPUT_NOTE})"}
     small = max(padded.shape) <= 10
     show(axes[0], padded, title=f"layer input{ch}" + (f", zero padding {ph}" if ph or pw else "")
          + f"\nwindow of output ({i}, {j})", numbers="{:.1f}" if small else False, fontsize=_cell_font(padded.shape),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab.lab.viz._common import finish, new_figure, show, symmetric_norm, write_numbers
-from cnnlab.lab.viz._style import INPUT_CMAP
+from cnnlab.lab.viz._style import INPUT_CMAP, input_note
 from cnnlab.layers import Conv2d, ReLU
 from cnnlab.training.inference import probabilities
 
@@ -221,7 +221,8 @@ def probabilities_figure(probs, *, class_names=None, true_label: int | None = No
     fig = new_figure(8.5 if image is not None else 6, 3.6)
     if image is not None:
         ax_img, ax = fig.subplots(1, 2, width_ratios=[1, 2.2])
-        show(ax_img, np.squeeze(np.asarray(image, dtype=np.float64)), title="input", cmap="gray", colorbar="pixel")
+        pixels = np.squeeze(np.asarray(image, dtype=np.float64))
+        show(ax_img, pixels, title=f"input ({input_note(pixels)})", cmap=INPUT_CMAP, colorbar="pixel")
     else:
         ax = fig.add_subplot()
     colors = ["tab:orange" if i == pred else "tab:blue" for i in range(k)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab.lab.viz._common import finish, new_figure, pool_maps, show
+from cnnlab.lab.viz._style import NONNEGATIVE
 from cnnlab.lab.viz.digits import number_format
 from cnnlab.ops.pool import maxpool2d_backward, maxpool2d_forward
 
@@ -32,13 +33,14 @@ def pooling_figure(fmap, size: int = 2, *, save=None):
     fig = new_figure(13, 4.4)
     ax0, ax1, ax2 = fig.subplots(1, 3)
     vmin, vmax = float(fmap.min()), float(fmap.max())
+    style = {"cmap": NONNEGATIVE} if vmin >= 0 else {}  # a ReLU map: the lab's map for values >= 0
     fmt_in, fmt_avg = number_format(fmap), number_format(np.concatenate([fmap.ravel(), av.ravel()]))
     show(ax0, fmap, title=f"input {fmap.shape[0]}x{fmap.shape[1]}, {size}x{size} windows (max circled)",
-         colorbar="value", vmin=vmin, vmax=vmax, numbers=fmt_in if small else False)
+         colorbar="value", vmin=vmin, vmax=vmax, numbers=fmt_in if small else False, **style)
     show(ax1, mx, title=f"max pooling -> {mx.shape[0]}x{mx.shape[1]}", colorbar="value", vmin=vmin, vmax=vmax,
-         numbers=fmt_in if small else False)
+         numbers=fmt_in if small else False, **style)
     show(ax2, av, title=f"average pooling -> {av.shape[0]}x{av.shape[1]}", colorbar="value", vmin=vmin, vmax=vmax,
-         numbers=fmt_avg if small else False)
+         numbers=fmt_avg if small else False, **style)
     for ax, shape, step in ((ax0, fmap.shape, size), (ax1, mx.shape, 1), (ax2, av.shape, 1)):
         _window_lines(ax, shape, step)
     _circle_maxima(ax0, fmap, size, 420 if small else 30)

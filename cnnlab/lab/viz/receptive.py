@@ -10,6 +10,7 @@ from matplotlib.patches import Rectangle
 
 from cnnlab.lab.explain import output_size, receptive_field
 from cnnlab.lab.viz._common import finish, new_figure
+from cnnlab.lab.viz._style import INPUT_CMAP
 
 __all__ = ["receptive_windows", "receptive_table", "receptive_field_figure"]
 
@@ -129,7 +130,7 @@ def receptive_field_figure(model, input_shape=None, *, image=None, unit=None, no
 
 def _draw_boxes(ax, wins: list[dict], h: int, w: int, image, colors) -> None:
     base = np.zeros((h, w)) if image is None else np.squeeze(np.asarray(image, dtype=np.float64))
-    ax.imshow(base, cmap="gray", vmin=0, vmax=max(1.0, float(base.max())), interpolation="nearest")
+    ax.imshow(base, cmap=INPUT_CMAP, vmin=0, vmax=max(1.0, float(base.max())), interpolation="nearest")
     ax.set_xticks(np.arange(-0.5, w, 1), minor=True)
     ax.set_yticks(np.arange(-0.5, h, 1), minor=True)
     ax.grid(which="minor", color="dimgray", lw=0.3)

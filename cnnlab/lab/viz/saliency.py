@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab.lab.viz._common import finish, new_figure, show
+from cnnlab.lab.viz._style import INPUT_CMAP, input_note
 from cnnlab.lab.viz.model_views import one_input
 
 __all__ = ["input_gradient", "saliency_map", "saliency_figure"]
@@ -61,15 +62,17 @@ def saliency_figure(model, x, class_index: int | None = None, *, class_names=Non
     name = str(class_names[k]) if class_names is not None else str(k)
     fig = new_figure(15, 3.9)
     axes = fig.subplots(1, 4)
-    show(axes[0], img, title="input", cmap="gray", colorbar="pixel")
+    show(axes[0], img, title=f"input ({input_note(img)})", cmap=INPUT_CMAP, colorbar="pixel")
     show(axes[1], grad[0] if grad.shape[0] == 1 else grad.mean(axis=0), title=f"d score[{name}] / d pixel",
          diverging=True, colorbar="gradient")
     show(axes[2], sal, title="saliency |gradient|", cmap="hot", colorbar="|gradient|", vmin=0)
-    axes[3].imshow(img, cmap="gray", interpolation="nearest")
+    axes[3].imshow(img, cmap=INPUT_CMAP, interpolation="nearest")
     im = axes[3].imshow(sal, cmap="hot", alpha=0.55, interpolation="nearest", vmin=0)
     axes[3].set_xticks([])
     axes[3].set_yticks([])
     axes[3].set_title("overlay", fontsize=10)
     fig.colorbar(im, ax=axes[3], fraction=0.046, pad=0.03).set_label("|gradient|", fontsize=8)
-    fig.suptitle(f"saliency of class {name}: the pixels whose change moves its score the most", fontsize=11)
+    why = ("" if sal.max() > 0 else
+           " (all zero here: every path from the pixels to this score is cut by a ReLU at 0)")
+    fig.suptitle(f"saliency of class {name}: the pixels whose change moves its score the most{why}", fontsize=11)
     return finish(fig, save)

@@ -7,6 +7,7 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 from cnnlab.lab.viz._common import finish, new_figure, show
+from cnnlab.lab.viz._style import INPUT_CMAP
 
 __all__ = ["history_dict", "training_curves", "prediction_grid", "confusion_matrix", "confusion_matrix_figure",
            "most_confused", "most_confused_figure"]
@@ -102,7 +103,7 @@ def prediction_grid(images, y_true, probs, *, class_names=None, n: int = 16, col
         if k >= n:
             ax.set_visible(False)
             continue
-        im = ax.imshow(imgs[k], cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+        im = ax.imshow(imgs[k], cmap=INPUT_CMAP, vmin=lo, vmax=hi, interpolation="nearest")  # ink on paper
         ax.set_xticks([])
         ax.set_yticks([])
         ok = pred[k] == y_true[k]

@@ -15,11 +15,12 @@ import numpy as np
 from cnnlab.datasets.worked_examples import edge_image, letter_o, letter_x
 from cnnlab.lab.explain.equivariance import shift_image, translation_equivariance
 from cnnlab.lab.filters import KERNELS
+from cnnlab.lab.viz.equivariance import shift_words
 from cnnlab.server.validation import check_fields, get_choice, get_int
 
 SIZE = 28  # every input is 28x28 (an MNIST digit's size), so an 8-pixel shift keeps most of it
 POOL = 2
-DIRECTIONS = {"right": (0, 1), "down": (1, 0), "diagonal": (1, 1)}
+DIRECTIONS = {"right": (0, 1), "left": (0, -1), "down": (1, 0), "up": (-1, 0), "diagonal": (1, 1)}
 PRESETS = ("digit", "O", "X", "edge")
 MAX_DIGIT = 99  # the first 100 MNIST test digits
 
@@ -54,18 +55,28 @@ def border_band(shape, dy: int, dx: int, half: int) -> np.ndarray:
     shift(conv x) (the fill destroyed data there). Shape ``shape``, bool."""
     band = np.zeros(shape, dtype=bool)
     h, w = shape
-    if dy > 0:
+    if dy > 0:  # filled strip on top, content left by the bottom edge
         band[:dy + half, :] = band[h - half:, :] = True
+    if dy < 0:  # moved up: filled strip at the bottom, content left by the top edge
+        band[:half, :] = band[h + dy - half:, :] = True
     if dx > 0:
         band[:, :dx + half] = band[:, w - half:] = True
+    if dx < 0:
+        band[:, :half] = band[:, w + dx - half:] = True
     return band
+
+
+def _cells(d: int, round_up: bool) -> int:
+    """A shift of ``d`` pixels in pooled cells, same sign: rounded toward zero, or away from it."""
+    n = -(-abs(d) // POOL) if round_up else abs(d) // POOL
+    return n if d >= 0 else -n
 
 
 def equivariance_play(data: dict) -> dict:
     """One input, one 3x3 kernel, one zero-filled shift of 0-8 pixels.
 
     Request: ``preset`` digit|O|X|edge, ``digit`` 0-99 (MNIST test index), ``kernel`` a name of
-    ``cnnlab.lab.filters.KERNELS``, ``shift`` 0-8, ``direction`` right|down|diagonal.
+    ``cnnlab.lab.filters.KERNELS``, ``shift`` 0-8, ``direction`` right|left|down|up|diagonal (down-right).
     Returns (all 28x28 unless noted): ``image``, ``shifted``, ``conv`` = conv(x), ``conv_of_shifted``
     = conv(shift x), ``shift_of_conv`` = shift(conv x), ``difference`` (their difference) and the
     ``band`` where it may be nonzero; ``pooled`` = pool(ReLU(conv x)) and ``pooled_of_shifted``
@@ -89,14 +100,14 @@ def equivariance_play(data: dict) -> dict:
     nonzero = np.abs(difference) > 1e-9
     rows, cols = np.nonzero(nonzero)
 
-    pdy, pdx = dy // POOL, dx // POOL  # the pooled grid moves by whole cells only
+    pdy, pdx = _cells(dy, False), _cells(dx, False)  # the pooled grid moves by whole cells only
     pooled_moved = shift_image(result.pooled, pdy, pdx)
     pooled_difference = result.pooled_shifted - pooled_moved  # (14, 14)
-    pooled_band = border_band(pooled_difference.shape, -(-dy // POOL), -(-dx // POOL), 1)
+    pooled_band = border_band(pooled_difference.shape, _cells(dy, True), _cells(dx, True), 1)
     stats = result.per_shift[0]
     return {
         "image": image.tolist(), "shifted": result.shifted.tolist(), "kernel": kernel.tolist(),
-        "kernel_name": kernel_name, "shift": [dy, dx], "padding": half,
+        "kernel_name": kernel_name, "shift": [dy, dx], "shift_words": shift_words(dy, dx), "padding": half,
         "conv": result.fmap.tolist(), "conv_of_shifted": result.fmap_shifted.tolist(),
         "shift_of_conv": shift_of_conv.tolist(), "difference": difference.tolist(), "band": band.tolist(),
         "max_abs_difference": float(np.abs(difference).max()),
@@ -104,7 +115,8 @@ def equivariance_play(data: dict) -> dict:
         "nonzero_cells": int(nonzero.sum()),
         "nonzero_rows": sorted({int(r) for r in rows}), "nonzero_cols": sorted({int(c) for c in cols}),
         "pooled": result.pooled.tolist(), "pooled_of_shifted": result.pooled_shifted.tolist(),
-        "pooled_shift": [pdy, pdx], "pooled_moved": pooled_moved.tolist(),
+        "pooled_shift": [pdy, pdx], "pooled_shift_words": shift_words(pdy, pdx).replace("px", "cells"),
+        "pooled_moved": pooled_moved.tolist(),
         "pooled_difference": pooled_difference.tolist(),
         "pooled_max_abs_difference": float(np.abs(pooled_difference).max()),
         "pooled_max_abs_difference_inside": float(np.abs(pooled_difference[~pooled_band]).max())

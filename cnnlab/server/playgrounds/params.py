@@ -53,13 +53,40 @@ def errata() -> list[dict]:
     return found
 
 
+def compact(value: int) -> str:
+    """A tick label: ``1_500_000_000`` -> ``"1.5B"``, ``25_000`` -> ``"25k"``, ``100`` -> ``"100"``."""
+    for size, suffix in ((10**9, "B"), (10**6, "M"), (10**3, "k")):
+        if value >= size:
+            return f"{value / size:g}{suffix}"
+    return f"{value:g}"
+
+
+def axis_ticks(largest: int) -> dict:
+    """Tick marks of the bar chart whose longest bar is ``largest`` parameters.
+
+    ``log``: every power of ten from 1 up to ``largest``; ``linear``: 0 and multiples of a round
+    step (1, 2 or 5 times a power of ten) giving at most 8 ticks up to ``largest``. Each tick is
+    ``{"value", "label"}``.
+
+    Example:
+        >>> [t["label"] for t in axis_ticks(6_220_801_000)["linear"]]
+        ['0', '1B', '2B', '3B', '4B', '5B', '6B']
+    """
+    log = [10**k for k in range(len(str(int(largest))))]  # 1, 10, ... <= largest
+    step = next(m * 10**e for e in range(len(str(int(largest))) + 1) for m in (1, 2, 5) if largest / (m * 10**e) <= 7)
+    linear = list(range(0, int(largest) + 1, step))
+    return {"max": int(largest), "log": [{"value": v, "label": compact(v)} for v in log],
+            "linear": [{"value": v, "label": compact(v)} for v in linear]}
+
+
 def parameter_counts(data: dict) -> dict:
     """Dense versus convolution parameter counts for one image, plus the tutorials' rows.
 
     Request: ``channels`` 1-4, ``height``/``width`` 1-4096, ``hidden`` 1-100000, ``kernel`` 1-11,
     ``filters`` 1-1024. Counts from ``cnnlab.lab.explain.dense_parameters`` / ``conv_parameters``.
     Returns the counts with their formulas, ``ratio`` (dense / conv) and ``ratio_text``, the
-    tutorials' rows as ``presets`` and the ``errata`` of their printed numbers.
+    tutorials' rows as ``presets``, the ``errata`` of their printed numbers and the chart's ``axis``
+    (its largest count and the tick marks of both scales, see :func:`axis_ticks`).
     """
     check_fields(data, {"channels", "height", "width", "hidden", "kernel", "filters"})
     C = get_int(data, "channels", 1, 4, default=1)
@@ -73,4 +100,5 @@ def parameter_counts(data: dict) -> dict:
     return {"dense": dense, "dense_formula": f"{C}*{H}*{W} * {hidden} + {hidden} = {dense:,}",
             "conv": conv, "conv_formula": f"{filters} * ({C}*{k}*{k}) + {filters} = {conv:,}",
             "ratio": dense / conv, "ratio_text": ratio_text(dense / conv),
-            "presets": list(presets()), "errata": errata()}
+            "presets": list(presets()), "errata": errata(),
+            "axis": axis_ticks(max([dense, conv] + [p[k] for p in presets() for k in ("dense", "conv") if p[k]]))}

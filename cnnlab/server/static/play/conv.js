@@ -13,6 +13,7 @@ const state = {
   kernelKey: "vertical",
   trace: null,     // the server's latest answer
   requests: 0,
+  painting: null,  // the input channel being painted while the mouse button is down, else null
 };
 const ui = {};
 
@@ -22,10 +23,11 @@ export async function init(section) {
   ui.stepper = stepper(showStep);
   section.append(
     el("h2", { text: "Convolution: watch the kernel slide" }),
-    el("p", { class: "note", text: "Every number below comes from cnnlab's conv2d_forward on the server. Edit any input or kernel cell; the grey hatched border is zero padding." }),
+    el("p", { class: "note", text: "Every number below comes from cnnlab's conv2d_forward on the server. Edit any input or kernel cell, or tick \"paint\" and drag over the input to draw; the grey hatched border is zero padding." }),
     controls(), ui.stepper.node, panels());
   setInput("edge");
   setKernel("vertical");
+  document.addEventListener("pointerup", endPaint);
   await compute(0);
 }
 
@@ -50,10 +52,14 @@ function controls() {
   ui.stride = numberInput("stride", 1, 3, 1, () => compute());
   ui.padding = numberInput("padding", 0, 3, 0, () => compute());
   ui.bias = numberInput("bias", -1000, 1000, 0, () => compute(), "any");
+  ui.ksize = numberInput("kernel-size", 1, 7, 3, () => resizeKernel());
+  ui.paint = el("input", { type: "checkbox", class: "paint-mode", onchange: () => render() });
+  ui.brush = numberInput("brush", -1000, 1000, 1, () => {}, "any");
   return el("div", { class: "panel conv-controls" },
     el("div", { class: "controls wrap" }, labelled("input", ui.input), labelled("rows", ui.rows),
-      labelled("columns", ui.cols), labelled("channels", ui.channels)),
-    el("div", { class: "controls wrap" }, labelled("kernel", ui.kernel), ui.filterLabel,
+      labelled("columns", ui.cols), labelled("channels", ui.channels),
+      labelled("paint (drag on the input)", ui.paint), labelled("paint value", ui.brush)),
+    el("div", { class: "controls wrap" }, labelled("kernel", ui.kernel), ui.filterLabel, labelled("kernel size", ui.ksize),
       labelled("stride", ui.stride), labelled("padding", ui.padding), labelled("bias", ui.bias)));
 }
 
@@ -115,8 +121,48 @@ function setKernel(key) {
   state.kernelKey = key;
   state.kernel = state.image.map(() => copy(base));
   ui.kernel.value = key;
+  ui.ksize.value = String(base.length);
   ui.filterLabel.hidden = key !== "learned";
   if (bias !== null) ui.bias.value = String(bias);
+}
+
+/** Kernel size changed: every channel's kernel cropped to, or zero-extended to, k x k around its centre. */
+function resizeKernel() {
+  const k = clamped(ui.ksize);
+  ui.ksize.value = String(k);
+  const K = state.kernel[0].length, off = Math.floor((K - k) / 2);
+  state.kernel = state.kernel.map((ch) => Array.from({ length: k }, (_, r) =>
+    Array.from({ length: k }, (_, c) => ch[r + off]?.[c + off] ?? 0)));
+  state.kernelKey = "custom";
+  ui.kernel.value = "custom";
+  compute();
+}
+
+// ---- painting on the input -------------------------------------------------------------------
+
+/** Paint mode: pressing and dragging over the input cells sets them to the paint value. */
+function paintable(table, ch, p) {
+  table.classList.toggle("painting", ui.paint.checked);
+  if (!ui.paint.checked) return;
+  for (const input of table.querySelectorAll("input")) input.readOnly = true;
+  const paint = (event) => {
+    const td = event.target.closest("td");
+    if (!td || td.classList.contains("pad")) return;
+    const r = Number(td.dataset.row) - p, c = Number(td.dataset.col) - p;
+    const value = Number(ui.brush.value);
+    if (!Number.isFinite(value)) return;
+    state.image[ch][r][c] = value;
+    td.querySelector("input").value = num(value); // the typed value itself; the server redraws on release
+  };
+  table.addEventListener("pointerdown", (event) => { event.preventDefault(); state.painting = ch; paint(event); });
+  table.addEventListener("pointerover", (event) => { if (state.painting === ch) paint(event); });
+}
+
+function endPaint() {
+  if (state.painting === null) return;
+  state.painting = null;
+  ui.input.value = "typed";
+  compute();
 }
 
 // ---- the server call ------------------------------------------------------------------------
@@ -171,11 +217,14 @@ function render() {
   const t = state.trace;
   const p = t.padding, [H, W] = t.input_size;
   const isPad = (r, c) => r < p || c < p || r >= p + H || c >= p + W;
+  const top = Math.max(0, ...t.padded.flat(2)); // inputs are drawn as ink: 0 white, the largest value dark
   ui.inputs.replaceChildren(...t.padded.map((values, ch) => figure(channelName(ch), grid(values, {
-    editable: true, format: num, label: `input channel ${ch}`, cellClass: (r, c) => (isPad(r, c) ? "pad" : ""),
+    editable: true, format: num, label: `input channel ${ch}`, color: (v) => inkColor(v, top),
+    cellClass: (r, c) => (isPad(r, c) ? "pad" : values[r][c] > top / 2 ? "ink" : ""),
     onEdit: (r, c, v) => { state.image[ch][r - p][c - p] = v; ui.input.value = "typed"; compute(); },
   }))));
   for (const td of ui.inputs.querySelectorAll("td.pad input")) td.readOnly = true;
+  ui.inputs.querySelectorAll("table").forEach((table, ch) => paintable(table, ch, p));
   ui.kernels.replaceChildren(...state.kernel.map((values, ch) => figure(channelName(ch), grid(values, {
     editable: true, format: num, label: `kernel channel ${ch}`,
     onEdit: (r, c, v) => { state.kernel[ch][r][c] = v; state.kernelKey = "custom"; ui.kernel.value = "custom"; compute(); },
@@ -185,6 +234,13 @@ function render() {
   ui.kernelNote.textContent = state.kernelKey === "learned"
     ? `${learned.model}, layer ${learned.layer}, filter ${ui.filter.value} (its bias is in "bias")` : "";
   renderSize(t);
+}
+
+/** Ink on paper, as the lab's figures draw inputs: white at 0, dark grey at `top`; negatives light blue. */
+function inkColor(v, top) {
+  if (v < 0) return "#dbe4f7";
+  const shade = Math.round(255 - (255 - 51) * (top > 0 ? Math.min(1, v / top) : 0));
+  return `rgb(${shade}, ${shade}, ${Math.min(255, shade + 8)})`;
 }
 
 function figure(caption, node) {

@@ -43,7 +43,7 @@ function buildControls() {
       ["X", "X (6×6, 3× larger)"], ["digit", "MNIST test digit"]], "preset")),
     el("label", {}, "digit # ", digit),
     el("label", {}, "kernel ", select("eq-kernel", [[settings.kernel, settings.kernel.replaceAll("_", " ")]], "kernel")),
-    el("label", {}, "direction ", select("eq-direction", [["right", "right"], ["down", "down"], ["diagonal", "down-right"]], "direction")),
+    el("label", {}, "direction ", select("eq-direction", [["right", "right"], ["left", "left"], ["down", "down"], ["up", "up"], ["diagonal", "down-right"]], "direction")),
     el("label", { class: "eq-slider" }, "shift ", slider, shiftLabel));
 }
 
@@ -68,9 +68,7 @@ async function update() {
 
 function draw(result) {
   fillKernelChoices(result.kernels);
-  const [dy, dx] = result.shift;
-  const moved = `shift (${dy} down, ${dx} right)`;
-  view.inputs.replaceChildren(panel("x", inkMap(result.image, "x")), panel(`${moved} x`, inkMap(result.shifted, "shift x")));
+  view.inputs.replaceChildren(panel("x", inkMap(result.image, "x")), panel(`shift x: ${result.shift_words}`, inkMap(result.shifted, "shift x")));
   view.kernel.replaceChildren(el("div", { class: "eq-caption", text: `kernel: ${result.kernel_name.replaceAll("_", " ")}` }),
     grid(result.kernel, { label: "kernel" }));
   drawConv(result);
@@ -97,11 +95,10 @@ function drawConv(r) {
 
 function drawPool(r) {
   const color = sharedColor([r.pooled, r.pooled_of_shifted, r.pooled_moved]);
-  const [pdy, pdx] = r.pooled_shift;
   view.pool.replaceChildren(
     panel("pool(conv x)", map(r.pooled, "pooled", color, null, "small")),
     panel("pool(conv(shift x))", map(r.pooled_of_shifted, "pooled of shifted", color, null, "small")),
-    panel(`pool(conv x) moved ${pdy}↓ ${pdx}→ cells`, map(r.pooled_moved, "pooled moved", color, null, "small")),
+    panel(`pool(conv x) moved: ${r.pooled_shift_words}`, map(r.pooled_moved, "pooled moved", color, null, "small")),
     panel("difference", map(r.pooled_difference, "pooled difference", color, null, "small")));
   const verdict = r.shift_is_multiple_of_stride
     ? "The shift is a multiple of the pool stride (2): the pooled map just moves by shift/2 cells."

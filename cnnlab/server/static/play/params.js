@@ -136,14 +136,23 @@ function barFraction(value, max, scale) {
 
 function drawChart(body) {
   const rows = chartRows(body);
-  const max = Math.max(...rows.map((r) => r.value));
+  const max = body.axis.max; // the longest bar, from the server
   parts.chart.dataset.scale = state.scale;
   parts.chart.replaceChildren(...rows.map((row) => el("div", { class: `pp-bar-row ${row.label}${row.mine ? " mine" : ""}` },
     el("span", { class: "group", text: row.group }), el("span", { class: "kind", text: row.label }),
-    el("span", { class: "track" }, bar(row, max)))));
+    el("span", { class: "track" }, bar(row, max)))), axis(body.axis[state.scale], max));
   parts.chart.append(el("p", { class: "note", text: state.scale === "log"
     ? "Log scale: the bar's length grows with the number of digits; ten times the parameters adds the same length."
     : "Linear scale: bar length is proportional to the count; most bars are too short to see next to the largest." }));
+}
+
+/** The axis under the bars: the server's tick marks, placed where a bar of that count would end. */
+function axis(ticks, max) {
+  return el("div", { class: "pp-bar-row pp-axis" }, el("span", { class: "group" }), el("span", { class: "kind", text: "params" }),
+    el("span", { class: "track pp-ticks" }, ...ticks.map((t) => el("span", {
+      class: "pp-tick", "data-value": t.value, text: t.label,
+      style: `left: calc(${barFraction(t.value, max, state.scale).toFixed(6)} * (100% - 130px))`,
+    }))));
 }
 
 function bar(row, max) {
