@@ -78,20 +78,8 @@ def _api(handler):
     return endpoint
 
 
-def create_app(model, label: str = "model", *, runs_dir="runs/lab", allowed_hosts=("127.0.0.1:8000",)) -> Starlette:
-    """The lab's ASGI app for ``model`` (a single-channel image ``Sequential``).
-
-    Args:
-        model: the model the Draw, Why and Model pages start with.
-        label: how the page names it (a zoo name or a file name).
-        runs_dir: folder of the Train page's run folders (the browser never names a path).
-        allowed_hosts: the ``Host`` values this server answers (``host:port``); any other Host
-            or a foreign Origin gets 403 (DNS rebinding, cross-site requests).
-    """
-    inference.image_shape(model)
-    live = LiveModel(model, label)
-    job = TrainingJob(runs_dir)
-
+def _model_routes(live: LiveModel) -> list:
+    """The page, and the Draw / Why / Model pages' endpoints on the live model."""
     async def index(request):
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
 
@@ -144,6 +132,13 @@ def create_app(model, label: str = "model", *, runs_dir="runs/lab", allowed_host
                                               get_int(data, "row", 0, limit, 0), get_int(data, "col", 0, limit, 0))
         return JSONResponse(await run_in_threadpool(work))
 
+    return [Route("/", index), Route("/api/model", _api(get_model)),
+            Route("/api/predict", _api(predict), methods=["POST"]),
+            Route("/api/explain", _api(explain), methods=["POST"])]
+
+
+def _train_routes(job: TrainingJob, live: LiveModel) -> list:
+    """The Train page's endpoints: the one training run, its events, and "Use this model"."""
     async def train_options(request):
         return JSONResponse({"models": MODEL_DATA, "defaults": asdict(TrainSettings()), "mnist_limit": MNIST_LIMIT,
                              "toy_defaults": {"ox": {"epochs": 40, "batch_size": 16, "lr": 0.02},
@@ -187,6 +182,18 @@ def create_app(model, label: str = "model", *, runs_dir="runs/lab", allowed_host
                 await asyncio.sleep(EVENT_SECONDS)
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
+    return [Route("/api/train/options", _api(train_options)),
+            Route("/api/train/start", _api(train_start), methods=["POST"]),
+            Route("/api/train/stop", _api(train_stop), methods=["POST"]),
+            Route("/api/train/resume", _api(train_resume), methods=["POST"]),
+            Route("/api/train/use", _api(train_use), methods=["POST"]),
+            Route("/api/train/status", _api(train_status)),
+            Route("/api/train/events", _api(train_events))]
+
+
+def _playground_routes(live: LiveModel) -> list:
+    """The playgrounds: POST /api/play/<name> for each of ``playgrounds.ENDPOINTS``, and the
+    Convolution page's presets (which read the live model's first-layer filters)."""
     async def conv_presets(request):
         def work():
             with live.lock:
@@ -200,28 +207,35 @@ def create_app(model, label: str = "model", *, runs_dir="runs/lab", allowed_host
         endpoint.__name__ = f"play_{compute.__name__}"
         return endpoint
 
-    routes = [Route("/", index), Route("/api/model", _api(get_model)),
-              Route("/api/predict", _api(predict), methods=["POST"]),
-              Route("/api/explain", _api(explain), methods=["POST"]),
-              Route("/api/train/options", _api(train_options)),
-              Route("/api/train/start", _api(train_start), methods=["POST"]),
-              Route("/api/train/stop", _api(train_stop), methods=["POST"]),
-              Route("/api/train/resume", _api(train_resume), methods=["POST"]),
-              Route("/api/train/use", _api(train_use), methods=["POST"]),
-              Route("/api/train/status", _api(train_status)),
-              Route("/api/train/events", _api(train_events)),
-              Route("/api/play/conv-presets", _api(conv_presets)),
-              *(Route(f"/api/play/{name}", _api(play(compute)), methods=["POST"])
-                for name, compute in playgrounds.ENDPOINTS.items()),
+    return [Route("/api/play/conv-presets", _api(conv_presets)),
+            *(Route(f"/api/play/{name}", _api(play(compute)), methods=["POST"])
+              for name, compute in playgrounds.ENDPOINTS.items())]
+
+
+async def _not_found(request, exc):
+    return _json_error(f"no such page: {request.url.path}", 404)
+
+
+async def _bad_method(request, exc):
+    return _json_error(f"method {request.method} is not allowed for {request.url.path}", 405)
+
+
+def create_app(model, label: str = "model", *, runs_dir="runs/lab", allowed_hosts=("127.0.0.1:8000",)) -> Starlette:
+    """The lab's ASGI app for ``model`` (a single-channel image ``Sequential``).
+
+    Args:
+        model: the model the Draw, Why and Model pages start with.
+        label: how the page names it (a zoo name or a file name).
+        runs_dir: folder of the Train page's run folders (the browser never names a path).
+        allowed_hosts: the ``Host`` values this server answers (``host:port``); any other Host
+            or a foreign Origin gets 403 (DNS rebinding, cross-site requests).
+    """
+    inference.image_shape(model)
+    live = LiveModel(model, label)
+    job = TrainingJob(runs_dir)
+    routes = [*_model_routes(live), *_train_routes(job, live), *_playground_routes(live),
               Mount("/static", StaticFiles(directory=STATIC), name="static")]
-
-    async def not_found(request, exc):
-        return _json_error(f"no such page: {request.url.path}", 404)
-
-    async def bad_method(request, exc):
-        return _json_error(f"method {request.method} is not allowed for {request.url.path}", 405)
-
     app = Starlette(routes=routes, middleware=[Middleware(HostOriginGuard, allowed_hosts=allowed_hosts)],
-                    exception_handlers={404: not_found, 405: bad_method})
+                    exception_handlers={404: _not_found, 405: _bad_method})
     app.state.live, app.state.job = live, job
     return app
