@@ -195,7 +195,8 @@ class TrainingJob:
     def snapshot(self) -> dict:
         """A JSON-able copy of the run's state (the Train page's data)."""
         with self._lock:
-            files = sorted(p.name for p in self.folder.iterdir()) if self.folder and self.folder.is_dir() else []
+            have = self.folder is not None and self.folder.is_dir()
+            files = sorted(p.name for p in self.folder.iterdir() if not p.name.startswith(".")) if have else []  # no lock file
             return {"state": self.state, "version": self._version,
                     "settings": None if self.settings is None else asdict(self.settings),
                     "run": None if self.folder is None else self.folder.name, "files": files,

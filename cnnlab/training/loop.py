@@ -32,6 +32,7 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ from cnnlab.training.doctor import Doctor
 from cnnlab.training.inference import evaluate
 from cnnlab.training.history import History
 from cnnlab.training.progress import Diverged, Progress, StopRequested, graceful_sigint
+from cnnlab.utils.runlock import hold_run_folder
 
 __all__ = ["fit", "run_settings"]
 
@@ -75,7 +77,8 @@ def fit(model, x, y, epochs: int = FitConfig.epochs, batch_size: int = FitConfig
             stopped (weights, optimizer, epoch, history, generator state; the seed is ignored).
             ``epochs`` is the total, counting the epochs already done.
         checkpoint: a file to write a checkpoint to at the end of every epoch (atomically;
-            also on Ctrl-C, at the batch where training stopped).
+            also on Ctrl-C, at the batch where training stopped). Its folder is held for the
+            run (``cnnlab.utils.runlock``): a second fit or ``cnnlab train`` there is refused.
         allow_change: on resume, the settings that may differ from the run's (see
             ``cnnlab.training.resume_checks.CHANGEABLE``): ``"epochs"`` (allowed by default: a
             larger total trains further) and ``"lr"`` (the new learning rate, a schedule scaled to
@@ -101,6 +104,15 @@ def fit(model, x, y, epochs: int = FitConfig.epochs, batch_size: int = FitConfig
     cfg = FitConfig(epochs=epochs, batch_size=batch_size, validation_split=validation_split, shuffle=shuffle,
                     verbose=verbose, seed=seed, augment=augment, doctor=doctor)
     run = _prepare(model, x, y, cfg, validation_data, callbacks, checkpoint, resume_from, allow_change)
+    # one run per checkpoint folder: a second fit or cnnlab train writing there is refused at once
+    hold = hold_run_folder(run.checkpoint.parent, "cnnlab fit") if run.checkpoint else contextlib.nullcontext()
+    with hold:
+        return _fit(run, model)
+
+
+def _fit(run: "_Run", model):
+    """Steps 2-4 of :func:`fit` on a checked run."""
+    cfg = run.cfg
     # ---------------------------------------------------------------- 2. set up (state changes from here)
     _start(run)
     # ---------------------------------------------------------------- 3. epochs of batches

@@ -23,9 +23,12 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 from pathlib import Path
 
 LOCK_NAME = ".cnnlab-run.lock"
+_HELD: dict[str, int] = {}  # lock path -> the thread holding it: that thread may nest (cnnlab train -> fit)
+_HELD_GUARD = threading.Lock()
 
 
 class RunFolderBusy(RuntimeError):
@@ -36,12 +39,38 @@ class RunFolderBusy(RuntimeError):
 def hold_run_folder(folder, what: str = "cnnlab run"):
     """Hold ``folder``'s run lock for the ``with`` block.
 
+    The thread that holds a folder may enter again (``cnnlab train`` holds its run folder, and
+    the ``fit`` it calls holds its checkpoint's folder, the same one); another thread of the
+    same process is refused like another process.
+
     Raises:
-        RunFolderBusy: another process holds it; the message names that process (pid and
-            command line, as it wrote them).
+        RunFolderBusy: another process or thread holds it; the message names that process (pid
+            and command line, as it wrote them).
         OSError: the lock file cannot be created.
     """
     path = Path(folder) / LOCK_NAME
+    key = str(path.resolve())
+    with _HELD_GUARD:
+        owner = _HELD.get(key)
+        if owner is None:
+            _HELD[key] = threading.get_ident()
+    if owner == threading.get_ident():
+        yield path  # nested in this thread's own hold
+        return
+    if owner is not None:
+        raise RunFolderBusy(f"{folder} is in use by another {what} in this process (thread {owner}); wait for it "
+                            f"to finish, or choose another output folder")
+    try:
+        with _hold_os_lock(path, folder, what):
+            yield path
+    finally:
+        with _HELD_GUARD:
+            del _HELD[key]
+
+
+@contextlib.contextmanager
+def _hold_os_lock(path: Path, folder, what: str):
+    """The exclusive ``flock`` on ``path``, with this process's pid and command line written in it."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
