@@ -25,9 +25,8 @@ import time
 
 import numpy as np
 
-#: the current code's settings compared: name -> (_KEEP_BYTES, _CHUNK_BYTES)
-SETTINGS = {"recompute, 8 MB chunks": (0, 8 << 20), "keep, 8 MB chunks": (16 << 20, 8 << 20),
-            "keep, 16 MB chunks": (16 << 20, 16 << 20)}
+#: the current code's settings compared: name -> (_KEEP_BYTES, _CHUNK_BYTES), None for the defaults
+SETTINGS = {"recompute, 8 MB chunks": (0, 8 << 20), "default": None}
 
 
 def _load_before(path: str):

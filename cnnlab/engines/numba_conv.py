@@ -44,7 +44,7 @@ class KeptColumns:
     same bits). The holder is emptied at once, so no step keeps the columns past its backward.
 
     Shape:
-        cols: flat, each chunk's (C*KH*KW, n*P) columns after the previous chunk's.
+        cols: (C*KH*KW * N*P,): the (C*KH*KW, N*P) columns, flat.
     """
 
     __slots__ = ("cols",)
@@ -90,29 +90,25 @@ class _GemmConv:
         self.K = w.shape[1] * w.shape[2] * w.shape[3]
         self.w2 = w.reshape(F, self.K)  # (F, C*KH*KW)
         per_image = self.K * self.P * x.dtype.itemsize
-        self.chunks = _chunks(N, per_image)
-        nb = self.chunks[0].stop
-        # a small layer keeps every chunk's columns (flat, chunk after chunk) for the backward
+        # a small layer keeps its columns for the backward, and runs in one chunk: every switch
+        # between OpenBLAS's threads and Numba's wakes sleeping threads, and one chunk has half of them
         self.keep = N * per_image <= _KEEP_BYTES
+        self.chunks = [slice(0, N)] if self.keep else _chunks(N, per_image)
         self.kept: KeptColumns | None = None
-        self._cols: np.ndarray | None = None  # the columns' scratch (allocated on first use)
-        self._cols_size = self.K * (N if self.keep else nb) * self.P
+        nb = self.chunks[0].stop
+        self._cols: np.ndarray | None = None  # the columns' scratch, reused by every chunk (allocated on first use)
+        self._cols_size = self.K * nb * self.P
         self._g = np.empty(F * nb * self.P, dtype=x.dtype)
 
-    def _scratch(self, buf, rows, n, start=0):
-        # contiguous view (rows, n*P) of buf, from block ``start`` on (blocks of rows*P values)
-        return buf[rows * start * self.P:rows * (start + n) * self.P].reshape(rows, n * self.P)
-
-    def _block(self, sl: slice) -> int:
-        """Where chunk ``sl``'s columns start in the scratch (in images): kept ones side by side."""
-        return sl.start if self.keep else 0
+    def _scratch(self, buf, rows, n):
+        return buf[:rows * n * self.P].reshape(rows, n * self.P)  # contiguous view, (rows, n*P)
 
     def cols(self, sl: slice) -> np.ndarray:
         """Chunk ``sl``'s im2col columns (C*KH*KW, n*P), in the scratch array."""
         n = sl.stop - sl.start
         if self._cols is None:
             self._cols = np.empty(self._cols_size, dtype=self.x.dtype)
-        cols = self._scratch(self._cols, self.K, n, self._block(sl))  # (C*KH*KW, n*P)
+        cols = self._scratch(self._cols, self.K, n)  # (C*KH*KW, n*P)
         (KH, KW), (sh, sw), (ph, pw) = self.w.shape[2:], self.stride, self.padding
         runtime.kernels().im2col(self.x[sl], KH, KW, sh, sw, ph, pw, self.H_out, self.W_out, cols)
         return cols
@@ -143,7 +139,7 @@ class _GemmConv:
         """
         x, F = self.x, self.w2.shape[0]
         dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None  # (N, C, H, W)
-        cols = kept.take() if kept is not None and self.keep else None  # flat, or None when already used
+        cols = kept.take() if kept is not None and self.keep else None  # (K*N*P,), or None when already used
         if cols is not None:
             self._cols = cols  # the scratch: dcols overwrite the columns chunk by chunk (no im2col)
         dwT = None
@@ -158,7 +154,7 @@ class _GemmConv:
             make_d2(sl, d2, part_sums)
             db += part_sums.sum(axis=1)  # plane sums, in float64
             # (cols @ d2.T), not d2 @ cols.T: the same products, and OpenBLAS runs this shape faster
-            chunk_cols = self.cols(sl) if cols is None else self._scratch(cols, self.K, n, sl.start)  # (K, n*P)
+            chunk_cols = self.cols(sl) if cols is None else cols.reshape(self.K, n * self.P)  # (K, n*P), n = N if kept
             part = chunk_cols @ d2.T  # (C*KH*KW, F)
             if dwT is None:
                 dwT = part

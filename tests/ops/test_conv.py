@@ -405,13 +405,13 @@ def test_gemm_path_in_chunks_of_images(images_per_chunk, monkeypatch):
     _assert_fused_is_bitwise_unfused(x, w, b, seed=22)
 
 
-@pytest.mark.parametrize("images_per_chunk", [2, 5])
-def test_gemm_path_keeps_small_columns_for_one_backward(images_per_chunk, monkeypatch):
-    # a small layer keeps its columns (every chunk's); the backward uses them as its scratch, so
-    # the cache hands them over once: a second backward recomputes them and gets the same bits
+def test_gemm_path_keeps_small_columns_for_one_backward(monkeypatch):
+    # a small layer keeps its columns and runs in one chunk (whatever _CHUNK_BYTES says); the
+    # backward uses them as its scratch, so the cache hands them over once: a second backward
+    # recomputes them and gets the same bits
     monkeypatch.setattr(conv_module, "DIRECT_MAX_K", 0)
     x, w, b = _data(5, 3, 4, 6, 8, 3, 3, seed=26)
-    monkeypatch.setattr(conv_module, "_CHUNK_BYTES", images_per_chunk * 27 * 48 * x.itemsize)
+    monkeypatch.setattr(conv_module, "_CHUNK_BYTES", 2 * 27 * 48 * x.itemsize)
     want_out, want_cache = conv2d_forward(x, w, b, 1, 1, impl="naive")
     dout = np.random.default_rng(27).standard_normal(want_out.shape)
     out, cache = conv2d_forward(x, w, b, 1, 1, impl="numba")
