@@ -66,8 +66,9 @@ def _chunks(N: int, bytes_per_image: int) -> list[slice]:
     back. A chunk (37 images of that conv2) stays in the 32 MB L3: the copies run from cache,
     and OpenBLAS is faster on these operands too (measured 185-193 vs 170 GFLOP/s forward,
     193-197 vs 184 for dX). Fewer, larger chunks (8 MB rather than 4) keep the number of
-    thread wake-ups per step down, which matters when the machine is shared. The backward
-    recomputes each chunk's columns instead of keeping 14 MB per layer.
+    thread wake-ups per step down, which matters when the machine is shared. A layer whose
+    columns fit in ``_KEEP_BYTES`` runs in one chunk instead and keeps them (:class:`KeptColumns`);
+    a larger one's backward recomputes each chunk's columns rather than keeping them all.
     """
     nb = max(1, _CHUNK_BYTES // max(1, bytes_per_image))
     return [slice(s, min(s + nb, N)) for s in range(0, N, nb)]

@@ -8,8 +8,9 @@ element by element, including which maximum wins a tie, NaN propagation and the 
 the additions where windows overlap (tested bit for bit). The direct convolution sums in
 its own fixed order (equal to float rounding, tested against the reference loops and
 PyTorch); the fused kernels repeat the arithmetic of the plain ones, so fusing never
-changes a bit. Batch norm sums in float64 (NumPy's path sums in the input's dtype): the same
-values to float rounding, tested against NumPy and PyTorch.
+changes a bit. Batch norm and the GEMM path's bias gradient (``_plane_sum``) sum in float64
+(NumPy's path sums in the input's dtype): the same values to float rounding, tested against
+NumPy and PyTorch.
 
 Why they pay (measured on 2 cores, batch 64, see BENCHMARKS.md): NumPy runs these steps as
 several separate passes over arrays of megabytes, on one core; here each is a single pass,
