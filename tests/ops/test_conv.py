@@ -405,6 +405,7 @@ def test_gemm_path_in_chunks_of_images(images_per_chunk, monkeypatch):
     _assert_fused_is_bitwise_unfused(x, w, b, seed=22)
 
 
+@pytest.mark.skipif(not backend.HAVE_NUMBA, reason="the kept columns are the Numba engine's")
 def test_gemm_path_keeps_small_columns_for_one_backward(monkeypatch):
     # a small layer keeps its columns and runs in one chunk (whatever _CHUNK_BYTES says); the
     # backward uses them as its scratch, so the cache hands them over once: a second backward
