@@ -9,8 +9,10 @@ or GEMM. The fused Conv -> ReLU -> MaxPool runs the bias, ReLU and pooling as on
 the GEMM output, so the full-size activations are never written.
 
 The cache's ``layout`` says what the forward kept for the backward: ``"direct"`` (the flat
-zero-padded input planes) or ``"chunks"`` (nothing: each chunk's columns are recomputed from
-x, which costs less than keeping them). A cache from any other engine works too.
+zero-padded input planes), ``"kept"`` (a small layer's whole im2col matrix, in a
+:class:`KeptColumns` the backward empties) or ``"chunks"`` (nothing: each chunk's columns
+are recomputed from x, which costs less than keeping them). A cache from any other engine
+works too.
 """
 from __future__ import annotations
 
@@ -26,6 +28,34 @@ __all__ = ["conv2d_forward", "conv2d_backward", "conv2d_relu_maxpool2d_forward",
 
 #: bytes of im2col columns per chunk of images (the rest of the batch waits its turn)
 _CHUNK_BYTES = 8 << 20
+#: a layer whose whole batch of columns takes at most this many bytes runs in one chunk and keeps
+#: its columns for the backward (simple_cnn's conv2 at batch 64: 14.4 MB); see :class:`KeptColumns`
+_KEEP_BYTES = 16 << 20
+
+
+class KeptColumns:
+    """The forward's im2col matrix, held for one backward.
+
+    Why: recomputing the columns costs one im2col per step (~0.6 ms for simple_cnn's conv2 at
+    batch 64) and the backward needs a scratch array that size anyway: it computes dW from
+    the kept columns, then overwrites them with dcols. So the columns are the backward's
+    scratch, and :meth:`take` hands them over once; a second backward on the same cache
+    (and a cache kept after its backward) finds nothing and recomputes them (same chunks,
+    same bits). The holder is emptied at once, so no step keeps the columns past its backward.
+
+    Shape:
+        cols: (C*KH*KW * N*P,): the (C*KH*KW, N*P) columns, flat.
+    """
+
+    __slots__ = ("cols",)
+
+    def __init__(self, cols: np.ndarray):
+        self.cols = cols
+
+    def take(self) -> np.ndarray | None:
+        """The columns, or None when a backward already used them."""
+        cols, self.cols = self.cols, None
+        return cols
 
 
 def _chunks(N: int, bytes_per_image: int) -> list[slice]:
@@ -36,8 +66,9 @@ def _chunks(N: int, bytes_per_image: int) -> list[slice]:
     back. A chunk (37 images of that conv2) stays in the 32 MB L3: the copies run from cache,
     and OpenBLAS is faster on these operands too (measured 185-193 vs 170 GFLOP/s forward,
     193-197 vs 184 for dX). Fewer, larger chunks (8 MB rather than 4) keep the number of
-    thread wake-ups per step down, which matters when the machine is shared. The backward
-    recomputes each chunk's columns instead of keeping 14 MB per layer.
+    thread wake-ups per step down, which matters when the machine is shared. A layer whose
+    columns fit in ``_KEEP_BYTES`` runs in one chunk instead and keeps them (:class:`KeptColumns`);
+    a larger one's backward recomputes each chunk's columns rather than keeping them all.
     """
     nb = max(1, _CHUNK_BYTES // max(1, bytes_per_image))
     return [slice(s, min(s + nb, N)) for s in range(0, N, nb)]
@@ -59,61 +90,87 @@ class _GemmConv:
         self.P = self.H_out * self.W_out
         self.K = w.shape[1] * w.shape[2] * w.shape[3]
         self.w2 = w.reshape(F, self.K)  # (F, C*KH*KW)
-        self.chunks = _chunks(N, self.K * self.P * x.dtype.itemsize)
+        per_image = self.K * self.P * x.dtype.itemsize
+        # a small layer keeps its columns for the backward, and runs in one chunk: every switch
+        # between OpenBLAS's threads and Numba's wakes sleeping threads, and one chunk has half of them
+        self.keep = N * per_image <= _KEEP_BYTES
+        self.chunks = [slice(0, N)] if self.keep else _chunks(N, per_image)
+        self.kept: KeptColumns | None = None
         nb = self.chunks[0].stop
-        self._cols = np.empty(self.K * nb * self.P, dtype=x.dtype)  # scratch, reused by every chunk
+        self._cols: np.ndarray | None = None  # the columns' scratch, reused by every chunk (allocated on first use)
+        self._cols_size = self.K * nb * self.P
         self._g = np.empty(F * nb * self.P, dtype=x.dtype)
 
     def _scratch(self, buf, rows, n):
         return buf[:rows * n * self.P].reshape(rows, n * self.P)  # contiguous view, (rows, n*P)
 
     def cols(self, sl: slice) -> np.ndarray:
+        """Chunk ``sl``'s im2col columns (C*KH*KW, n*P), in the scratch array."""
         n = sl.stop - sl.start
+        if self._cols is None:
+            self._cols = np.empty(self._cols_size, dtype=self.x.dtype)
         cols = self._scratch(self._cols, self.K, n)  # (C*KH*KW, n*P)
         (KH, KW), (sh, sw), (ph, pw) = self.w.shape[2:], self.stride, self.padding
         runtime.kernels().im2col(self.x[sl], KH, KW, sh, sw, ph, pw, self.H_out, self.W_out, cols)
         return cols
 
     def forward(self, finish) -> None:
-        """For each chunk: ``finish(g, sl)`` with ``g = w @ im2col(x[sl])``."""
+        """For each chunk: ``finish(g, sl)`` with ``g = w @ im2col(x[sl])``; a layer small
+        enough keeps its columns in ``self.kept`` (a :class:`KeptColumns`)."""
         for sl in self.chunks:
             cols = self.cols(sl)
             g = self._scratch(self._g, self.w2.shape[0], sl.stop - sl.start)  # (F, n*P)
             np.matmul(self.w2, cols, out=g)
             finish(g, sl)
+        if self.keep:
+            self.kept = KeptColumns(self._cols)
 
-    def backward(self, make_d2, need_dx: bool, use_bias: bool):
-        """``(dx, dw, db)`` from ``make_d2(sl, d2)``, which writes chunk ``sl``'s dout in GEMM layout.
+    def cache(self, b, impl: str) -> ConvCache:
+        """The forward's ConvCache: layout ``"kept"`` with the columns, else ``"chunks"``."""
+        if self.kept is not None:
+            return ConvCache(self.x, self.w, b, self.stride, self.padding, impl, self.kept, "kept")
+        return ConvCache(self.x, self.w, b, self.stride, self.padding, impl, None, "chunks")
+
+    def backward(self, make_d2, need_dx: bool, use_bias: bool, kept: KeptColumns | None = None):
+        """``(dx, dw, db)`` from ``make_d2(sl, d2, sums)``, which writes chunk ``sl``'s dout in
+        GEMM layout and its planes' sums (F, n) in float64; ``kept``: the forward's columns, if any.
 
         Chunks add up in order (dw = ((dw_0 + dw_1) + dw_2) ...), whichever caller asks:
         the fused block and the plain layer get the same bits.
         """
         x, F = self.x, self.w2.shape[0]
         dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None  # (N, C, H, W)
-        dwT = db = None
+        cols = kept.take() if kept is not None and self.keep else None  # (K*N*P,), or None when already used
+        if cols is not None:
+            self._cols = cols  # the scratch: dcols overwrite the columns chunk by chunk (no im2col)
+        dwT = None
+        db = np.zeros(F, dtype=np.float64)  # (F,)
+        sums = np.empty(F * self.chunks[0].stop, dtype=np.float64)
         kernels = runtime.kernels()
         (KH, KW), (sh, sw), (ph, pw) = self.w.shape[2:], self.stride, self.padding
         for sl in self.chunks:
             n = sl.stop - sl.start
             d2 = self._scratch(self._g, F, n)  # (F, n*P)
-            make_d2(sl, d2)
-            if use_bias:
-                part = d2.sum(axis=1)  # (F,)
-                if db is None:
-                    db = part
-                else:
-                    db += part
+            part_sums = sums[:F * n].reshape(F, n)
+            make_d2(sl, d2, part_sums)
+            db += part_sums.sum(axis=1)  # plane sums, in float64
             # (cols @ d2.T), not d2 @ cols.T: the same products, and OpenBLAS runs this shape faster
-            part = self.cols(sl) @ d2.T  # (C*KH*KW, F)
+            chunk_cols = self.cols(sl) if cols is None else cols.reshape(self.K, n * self.P)  # (K, n*P), n = N if kept
+            part = chunk_cols @ d2.T  # (C*KH*KW, F)
             if dwT is None:
                 dwT = part
             else:
                 dwT += part
             if need_dx:  # the columns are used up: their scratch takes dcols (col2im zeroes its wrapped entries)
-                dcols = np.matmul(self.w2.T, d2, out=self._scratch(self._cols, self.K, n))  # (C*KH*KW, n*P)
+                dcols = np.matmul(self.w2.T, d2, out=chunk_cols)  # (C*KH*KW, n*P)
                 kernels.col2im(dcols, KH, KW, sh, sw, ph, pw, self.H_out, self.W_out, dx[sl])
         dw = np.ascontiguousarray(dwT.T).reshape(self.w.shape)  # (F, C*KH*KW) -> (F, C, KH, KW)
-        return dx, dw, db
+        return dx, dw, (db.astype(x.dtype) if use_bias else None)
+
+
+def _kept(cache: ConvCache) -> KeptColumns | None:
+    """The columns a Numba forward kept (layout ``"kept"``), else None."""
+    return cache.cols if cache.layout == "kept" and isinstance(cache.cols, KeptColumns) else None
 
 
 def _bias_or_zeros(b: np.ndarray | None, F: int, dtype) -> np.ndarray:
@@ -177,9 +234,9 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride=(1
         return out, ConvCache(x, w, b, stride, padding, "numba", xpf, "direct")
     out = np.empty(out_shape, dtype=x.dtype)  # (N, F, H_out, W_out)
     flat, bias, kernels = out.reshape(N, F, H_out * W_out), _bias_or_zeros(b, F, x.dtype), runtime.kernels()
-    _GemmConv(x, w, stride, padding, out_shape).forward(
-        lambda g, sl: kernels.g_to_nchw(g, bias, b is not None, flat[sl]))
-    return out, ConvCache(x, w, b, stride, padding, "numba", None, "chunks")
+    gemm = _GemmConv(x, w, stride, padding, out_shape)
+    gemm.forward(lambda g, sl: kernels.g_to_nchw(g, bias, b is not None, flat[sl]))
+    return out, gemm.cache(b, "numba")
 
 
 def conv2d_backward(dout: np.ndarray, cache: ConvCache, *, need_dx: bool = True):
@@ -191,7 +248,7 @@ def conv2d_backward(dout: np.ndarray, cache: ConvCache, *, need_dx: bool = True)
     N, F, H_out, W_out = dout.shape
     flat, kernels = np.ascontiguousarray(dout).reshape(N, F, H_out * W_out), runtime.kernels()
     return _GemmConv(x, w, stride, padding, dout.shape).backward(
-        lambda sl, d2: kernels.nchw_to_g(flat[sl], d2), need_dx, b is not None)
+        lambda sl, d2, sums: kernels.nchw_to_g(flat[sl], d2, sums), need_dx, b is not None, _kept(cache))
 
 
 # ----- fused Conv -> ReLU -> MaxPool ----------------------------------------------------------------------
@@ -211,9 +268,9 @@ def conv2d_relu_maxpool2d_forward(x, w, b, stride, padding, pool_size, out_shape
         xpf, Wp = _flat_padded(x, padding, w.shape[2:])  # (N, C, size)
         kernels.direct_conv_relu_maxpool(xpf, np.ascontiguousarray(w), bias, Wp, H_out, W_out, zero, pooled, argmax)
         return pooled, ConvCache(x, w, b, stride, padding, "numba", xpf, "direct"), argmax
-    _GemmConv(x, w, stride, padding, out_shape).forward(
-        lambda g, sl: kernels.g_bias_relu_maxpool(g, bias, zero, H_out, W_out, PH, PW, pooled[sl], argmax[sl]))
-    return pooled, ConvCache(x, w, b, stride, padding, "numba", None, "chunks"), argmax
+    gemm = _GemmConv(x, w, stride, padding, out_shape)
+    gemm.forward(lambda g, sl: kernels.g_bias_relu_maxpool(g, bias, zero, H_out, W_out, PH, PW, pooled[sl], argmax[sl]))
+    return pooled, gemm.cache(b, "numba"), argmax
 
 
 def conv2d_relu_maxpool2d_backward(dout, cache, *, need_dx: bool = True):
@@ -238,5 +295,6 @@ def conv2d_relu_maxpool2d_backward(dout, cache, *, need_dx: bool = True):
         return None, dw, (db if conv.b is not None else None)
     dout, argmax, kernels = np.ascontiguousarray(dout), cache.argmax, runtime.kernels()
     return _GemmConv(conv.x, conv.w, conv.stride, conv.padding, (N, F, H_out, W_out)).backward(
-        lambda sl, d2: kernels.maxpool_relu_backward_to_g(dout[sl], pooled[sl], argmax[sl], H_out, W_out, PH, PW, d2),
-        need_dx, conv.b is not None)
+        lambda sl, d2, sums: kernels.maxpool_relu_backward_to_g(dout[sl], pooled[sl], argmax[sl], H_out, W_out,
+                                                                PH, PW, d2, sums),
+        need_dx, conv.b is not None, _kept(conv))

@@ -8,8 +8,9 @@ element by element, including which maximum wins a tie, NaN propagation and the 
 the additions where windows overlap (tested bit for bit). The direct convolution sums in
 its own fixed order (equal to float rounding, tested against the reference loops and
 PyTorch); the fused kernels repeat the arithmetic of the plain ones, so fusing never
-changes a bit. Batch norm sums in float64 (NumPy's path sums in the input's dtype): the same
-values to float rounding, tested against NumPy and PyTorch.
+changes a bit. Batch norm and the GEMM path's bias gradient (``_plane_sum``) sum in float64
+(NumPy's path sums in the input's dtype): the same values to float rounding, tested against
+NumPy and PyTorch.
 
 Why they pay (measured on 2 cores, batch 64, see BENCHMARKS.md): NumPy runs these steps as
 several separate passes over arrays of megabytes, on one core; here each is a single pass,
@@ -178,14 +179,43 @@ def g_to_nchw(g, b, use_bias, out):
             o[:] = s
 
 
+@njit(cache=True, fastmath=False, inline="always")
+def _plane_sum(v):
+    """The sum of the 1-D array ``v`` in float64, in one fixed order: four running sums over
+    ``v[0::4]``, ``v[1::4]``, ... (four independent chains: one chain is bound by the add's
+    latency), then the tail, then ``(s0 + s1) + (s2 + s3)``. The bias gradient of the GEMM path
+    (``nchw_to_g``, ``maxpool_relu_backward_to_g``): summed while the plane is in cache
+    instead of a NumPy pass over the whole gradient afterwards; one order for both, so the
+    fused block and the plain layers give the same bits."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    m = v.shape[0] // 4 * 4
+    for q in range(0, m, 4):
+        s0 += v[q]
+        s1 += v[q + 1]
+        s2 += v[q + 2]
+        s3 += v[q + 3]
+    for q in range(m, v.shape[0]):
+        s0 += v[q]
+    return (s0 + s1) + (s2 + s3)
+
+
 @_jit
-def nchw_to_g(a, g):
-    """g[f, n*P + p] = a[n, f, p]: dout laid out for the backward GEMMs. a: (N, F, P); g: (F, N*P)."""
+def nchw_to_g(a, g, sums):
+    """g[f, n*P + p] = a[n, f, p]: dout laid out for the backward GEMMs, and each plane's sum
+    for the bias gradient, ``sums[f, n] = _plane_sum(g[f, n*P:(n+1)*P])`` (float64).
+
+    a: (N, F, P); g: (F, N*P); sums: (F, N) float64.
+    """
     N, F, P = a.shape
     for t in prange(F * N):
         f = t // N
         n = t - f * N
-        g[f, n * P:(n + 1) * P] = a[n, f]
+        dst = g[f, n * P:(n + 1) * P]
+        dst[:] = a[n, f]
+        sums[f, n] = _plane_sum(dst)
 
 
 # ----- ReLU -------------------------------------------------------------------------------------------
@@ -418,11 +448,12 @@ def g_bias_relu_maxpool(g, b, zero, H_out, W_out, KH, KW, pooled, argmax):
 
 
 @_jit
-def maxpool_relu_backward_to_g(dpool, pooled, argmax, H_out, W_out, KH, KW, g):
+def maxpool_relu_backward_to_g(dpool, pooled, argmax, H_out, W_out, KH, KW, g, sums):
     """g = the conv output's gradient in GEMM layout: each window's gradient at its maximum
-    where that maximum was positive (ReLU passed it), zero elsewhere (overwrites g).
+    where that maximum was positive (ReLU passed it), zero elsewhere (overwrites g); and each
+    plane's sum for the bias gradient, as ``nchw_to_g``.
 
-    dpool, pooled, argmax: (N, F, Hp, Wp); g: (F, N*H_out*W_out).
+    dpool, pooled, argmax: (N, F, Hp, Wp); g: (F, N*H_out*W_out); sums: (F, N) float64.
     """
     N, F, Hp, Wp = dpool.shape
     P = H_out * W_out
@@ -438,6 +469,7 @@ def maxpool_relu_backward_to_g(dpool, pooled, argmax, H_out, W_out, KH, KW, g):
                 i = a // KW
                 d = dpool[n, f, qh, qw]
                 dst[(qh * KH + i) * W_out + qw * KW + (a - i * KW)] = d if pooled[n, f, qh, qw] > 0 else 0
+        sums[f, n] = _plane_sum(dst)
 
 
 # ----- direct convolution, stride 1 (few input values per output: C*KH*KW small) ------------------------------

@@ -51,9 +51,11 @@ class ConvCache(NamedTuple):
             choice is used.
         cols: what the forward kept for the backward, by ``layout``: the im2col matrix
             (``"classic"``, ``"wide"``), the flat zero-padded input planes of the direct loops
-            (``"direct"``), or None (naive; ``"chunks"``: the Numba GEMM path recomputes each
-            chunk's columns from x, which costs less than keeping them).
-        layout: ``"classic"``, ``"wide"``, ``"direct"``, ``"chunks"`` or None.
+            (``"direct"``), the Numba GEMM path's columns of a small layer, held for one
+            backward (``"kept"``: a ``cnnlab.engines.numba_conv.KeptColumns``), or None (naive;
+            ``"chunks"``: the Numba GEMM path recomputes each chunk's columns from x, which
+            costs less than keeping them).
+        layout: ``"classic"``, ``"wide"``, ``"direct"``, ``"kept"``, ``"chunks"`` or None.
     """
 
     x: np.ndarray

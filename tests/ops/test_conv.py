@@ -332,7 +332,9 @@ def test_fused_errors_name_expected_and_received():
 @pytest.mark.parametrize("N, C, F, H, W, KH, KW, stride, padding", LADDER)
 def test_numba_gemm_path_is_bitwise_numpy_im2col(N, C, F, H, W, KH, KW, stride, padding, monkeypatch):
     # same columns, same GEMM products, col2im adding in the same (i, j) order: identical numbers
-    # (these shapes are small enough for the direct loops; force the GEMM path)
+    # (these shapes are small enough for the direct loops; force the GEMM path); the bias
+    # gradient alone is summed in float64 by the Numba kernels (NumPy sums float32 pairwise):
+    # equal to float32 rounding, and at least as close to the exact sum
     monkeypatch.setattr(conv_module, "DIRECT_MAX_K", 0)
     x, w, b = _data(N, C, F, H, W, KH, KW, dtype=np.float32, seed=15)
     with backend.backend("numba"):
@@ -343,8 +345,11 @@ def test_numba_gemm_path_is_bitwise_numpy_im2col(N, C, F, H, W, KH, KW, stride, 
         want_out, want_cache = conv2d_forward(x, w, b, stride, padding, impl="im2col")
         want = conv2d_backward(dout, want_cache)
     np.testing.assert_array_equal(out, want_out)
-    for g, t in zip(got, want):
+    for g, t in zip(got[:2], want[:2]):
         np.testing.assert_array_equal(g, t)
+    exact = dout.astype(np.float64).sum(axis=(0, 2, 3))
+    np.testing.assert_allclose(got[2], want[2], rtol=1e-6, atol=1e-6)
+    assert np.all(np.abs(got[2] - exact) <= np.abs(want[2] - exact) + 1e-7)
 
 
 @pytest.mark.parametrize("direct_max_k", [0, 10_000])
@@ -388,11 +393,39 @@ def test_gemm_path_in_chunks_of_images(images_per_chunk, monkeypatch):
     monkeypatch.setattr(conv_module, "DIRECT_MAX_K", 0)
     x, w, b = _data(5, 3, 4, 6, 8, 3, 3, seed=20)
     monkeypatch.setattr(conv_module, "_CHUNK_BYTES", images_per_chunk * 27 * 48 * x.itemsize)
+    monkeypatch.setattr(conv_module, "_KEEP_BYTES", 0)  # too large to keep: recomputed chunk by chunk
     assert len(conv_module._chunks(5, 27 * 48 * x.itemsize)) == -(-5 // images_per_chunk)
     want_out, want_cache = conv2d_forward(x, w, b, 1, 1, impl="naive")
     dout = np.random.default_rng(21).standard_normal(want_out.shape)
     out, cache = conv2d_forward(x, w, b, 1, 1, impl="fast")
+    assert cache.layout == ("chunks" if backend.get_backend() == "numba" else "wide")
     np.testing.assert_allclose(out, want_out, rtol=1e-12, atol=1e-12)
     for got, want in zip(conv2d_backward(dout, cache), conv2d_backward(dout, want_cache)):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     _assert_fused_is_bitwise_unfused(x, w, b, seed=22)
+
+
+@pytest.mark.skipif(not backend.HAVE_NUMBA, reason="the kept columns are the Numba engine's")
+def test_gemm_path_keeps_small_columns_for_one_backward(monkeypatch):
+    # a small layer keeps its columns and runs in one chunk (whatever _CHUNK_BYTES says); the
+    # backward uses them as its scratch, so the cache hands them over once: a second backward
+    # recomputes them and gets the same bits
+    monkeypatch.setattr(conv_module, "DIRECT_MAX_K", 0)
+    x, w, b = _data(5, 3, 4, 6, 8, 3, 3, seed=26)
+    monkeypatch.setattr(conv_module, "_CHUNK_BYTES", 2 * 27 * 48 * x.itemsize)
+    want_out, want_cache = conv2d_forward(x, w, b, 1, 1, impl="naive")
+    dout = np.random.default_rng(27).standard_normal(want_out.shape)
+    out, cache = conv2d_forward(x, w, b, 1, 1, impl="numba")
+    assert cache.layout == "kept" and cache.cols.cols.shape == (27 * 5 * 48,)
+    np.testing.assert_allclose(out, want_out, rtol=1e-12, atol=1e-12)
+    first = conv2d_backward(dout, cache)
+    assert cache.cols.cols is None  # handed over: not held past the backward
+    for got, again, want in zip(first, conv2d_backward(dout, cache), conv2d_backward(dout, want_cache)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(again, got)
+    # without dx and without bias too
+    out, cache = conv2d_forward(x, w, None, 1, 1, impl="numba")
+    dx, dw, db = conv2d_backward(dout, cache, need_dx=False)
+    assert dx is None and db is None
+    np.testing.assert_allclose(dw, conv2d_backward(dout, want_cache)[1], rtol=1e-12, atol=1e-12)
+    _assert_fused_is_bitwise_unfused(x, w, b, seed=28)
