@@ -7,15 +7,17 @@ pid and command line into it; a second run is refused at once with that pid name
 releases the lock when the process ends, however it ends (SIGKILL and crashes included), so
 a stale lock file never blocks the next run.
 
-Example:
-    >>> import tempfile
+Example (another thread asks for the folder while this one holds it):
+    >>> import tempfile, threading
     >>> folder = tempfile.mkdtemp()
-    >>> with hold_run_folder(folder):
+    >>> def other():
     ...     try:
     ...         with hold_run_folder(folder):
     ...             pass
-    ...     except RunFolderBusy as err:
+    ...     except RunFolderBusy:
     ...         print("refused")
+    >>> with hold_run_folder(folder):
+    ...     t = threading.Thread(target=other); t.start(); t.join()
     refused
 """
 from __future__ import annotations
