@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab.datasets.worked_examples import edge_image
+from cnnlab.datasets.worked_examples import edge_image, letter_o
 from cnnlab.lab.filters import vertical_edge
 from cnnlab.ops.activation import relu_forward
 from cnnlab.ops.conv import conv2d_forward
@@ -67,9 +67,7 @@ def test_pooling_keeps_even_shifts_and_loses_odd_ones(page, open_playground, sho
     set_shift(page, 3, 4)
     assert float(section.locator("#eq-pool-inside").inner_text()) > 0
     image = np.zeros((28, 28))
-    letter = np.zeros((6, 6))
-    letter[0, 1:5] = letter[5, 1:5] = letter[1:5, 0] = letter[1:5, 5] = 1
-    image[5:23, 5:23] = np.kron(letter, np.ones((3, 3)))
+    image[5:23, 5:23] = np.kron(letter_o(), np.ones((3, 3)))
     pooled, _ = maxpool2d_forward(relu_forward(conv_same(shift_right(image, 3))[None, None])[0], 2, 2)
     np.testing.assert_allclose(shown_map(section, "pooled of shifted"), pooled[0, 0])
     assert "not a multiple" in section.locator(".eq-verdict").inner_text()

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab.datasets import load_mnist, worked_examples as we
+from cnnlab.datasets import worked_examples as we
 from cnnlab.lab import filters
+from cnnlab.lab.demos import mnist_digit
 from cnnlab.layers import Conv2d
 
 MNIST_INDEX = 0  # the first test digit (a 7)
@@ -28,11 +29,11 @@ def _rgb_picture() -> np.ndarray:
 def _mnist_digit() -> dict | None:
     """Test digit ``MNIST_INDEX``, its 20x20 centre, pixels / 255 rounded to 0.1 (short cells). None without MNIST."""
     try:
-        _, (x, y) = load_mnist()
+        digit, label = mnist_digit(MNIST_INDEX)  # (28, 28) in [0, 1]
     except (FileNotFoundError, ValueError):
         return None
-    pixels = np.round(x[MNIST_INDEX, MNIST_CROP, MNIST_CROP] / 255, 1)  # (20, 20)
-    return {"name": f"MNIST test digit {MNIST_INDEX} (a {int(y[MNIST_INDEX])}), centre 20x20, pixel/255",
+    pixels = np.round(digit[MNIST_CROP, MNIST_CROP], 1)  # (20, 20)
+    return {"name": f"MNIST test digit {MNIST_INDEX} (a {label}), centre 20x20, pixel/255",
             "image": [pixels.tolist()]}
 
 

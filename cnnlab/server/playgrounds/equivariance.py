@@ -8,11 +8,11 @@ and whether the pooled map moved by the shift / 2 cells (exactly, for even shift
 """
 from __future__ import annotations
 
-from functools import lru_cache
 
 import numpy as np
 
 from cnnlab.datasets.worked_examples import edge_image, letter_o, letter_x
+from cnnlab.lab.demos import mnist_digit
 from cnnlab.lab.explain.equivariance import shift_image, translation_equivariance
 from cnnlab.lab.filters import KERNELS
 from cnnlab.lab.viz.equivariance import shift_words
@@ -25,14 +25,6 @@ PRESETS = ("digit", "O", "X", "edge")
 MAX_DIGIT = 99  # the first 100 MNIST test digits
 
 
-@lru_cache(maxsize=1)
-def _mnist_test_images() -> np.ndarray:
-    from cnnlab.datasets import load_mnist
-
-    (_, _), (x_test, _) = load_mnist()
-    return x_test[:MAX_DIGIT + 1]  # (100, 28, 28) uint8
-
-
 def preset_image(name: str, digit: int = 0) -> np.ndarray:
     """A 28x28 input: an MNIST test digit scaled to [0, 1], or a tutorial example drawn large.
 
@@ -40,7 +32,7 @@ def preset_image(name: str, digit: int = 0) -> np.ndarray:
     scaled to [0, 1]), each placed on a zero field. Shape (28, 28).
     """
     if name == "digit":
-        return _mnist_test_images()[digit].astype(np.float64) / 255.0
+        return mnist_digit(digit)[0]
     if name == "edge":
         return np.kron(edge_image() / 10.0, np.ones((4, 4)))
     small = letter_o() if name == "O" else letter_x()

@@ -12,10 +12,9 @@ import numpy as np
 
 from cnnlab.datasets.worked_examples import OX_BIAS, OX_FILTER, letter_o, letter_x
 from cnnlab.lab.explain.equivariance import shift_image
+from cnnlab.lab.viz.basics import pipeline_numbers
 from cnnlab.layers.dense import Dense
-from cnnlab.ops.activation import relu_forward, softmax
-from cnnlab.ops.conv import conv2d_forward
-from cnnlab.ops.pool import maxpool2d_forward
+from cnnlab.ops.activation import softmax
 from cnnlab.server.playgrounds.grids import get_grid
 from cnnlab.server.validation import BadRequest, check_fields, get_choice, get_float, get_int
 from cnnlab.training.losses import CrossEntropyLoss
@@ -41,15 +40,14 @@ def _letters(dy: int, dx: int, mode: str) -> dict[str, np.ndarray]:
 
 
 def features(images: np.ndarray, kernel: np.ndarray, bias: float) -> dict[str, np.ndarray]:
-    """conv -> ReLU -> 2x2 max pool -> flatten with cnnlab's ops.
+    """conv -> ReLU -> 2x2 max pool -> flatten with cnnlab's ops (``pipeline_numbers``, per image).
 
     Shape:
         images: (N, 6, 6). kernel: (3, 3). conv, relu: (N, 4, 4). pooled: (N, 2, 2). flat: (N, 4).
     """
-    conv, _ = conv2d_forward(images[:, None], kernel[None, None], np.array([bias]))  # (N, 1, 4, 4)
-    relu, _ = relu_forward(conv)
-    pooled, _ = maxpool2d_forward(relu, 2, 2)  # (N, 1, 2, 2)
-    return {"conv": conv[:, 0], "relu": relu[:, 0], "pooled": pooled[:, 0], "flat": pooled.reshape(len(images), -1)}
+    per_image = [pipeline_numbers(image, kernel, bias=bias, padding=0) for image in images]
+    return {name: np.stack([p[key] for p in per_image])
+            for name, key in (("conv", "conv"), ("relu", "relu"), ("pooled", "pool"), ("flat", "flat"))}
 
 
 def fit_dense(flat: np.ndarray, steps: int) -> tuple[Dense, list[float]]:
