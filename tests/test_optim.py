@@ -253,7 +253,8 @@ def test_get_optimizer_and_config():
 
 
 # ----- the Numba engine's one-pass updates (cnnlab.engines.numba_ops.adam_update / sgd_update) --------
-BIG = [(72, 64), (5,), (2, 32, 9, 9)]  # two of them large enough for the kernels (>= 4,096 values)
+# three large enough for the kernels (>= 4,096 values): two run on one thread, (300, 256) on all
+BIG = [(72, 64), (5,), (2, 32, 9, 9), (300, 256)]
 
 
 @pytest.mark.skipif(not backend.HAVE_NUMBA, reason="the compiled updates need Numba")
@@ -262,10 +263,15 @@ BIG = [(72, 64), (5,), (2, 32, 9, 9)]  # two of them large enough for the kernel
 def test_compiled_updates_give_the_numpy_bits_and_torch_numbers(cls, torch_cls, kw, dtype, monkeypatch):
     from cnnlab.engines import numba_ops
 
-    used = []
+    used, sizes = [], {}
     for name in ("adam_update", "sgd_update"):
         real = getattr(numba_ops, name)
         monkeypatch.setattr(numba_ops, name, lambda *a, _real=real, **k: used.append(_real(*a, **k)) or used[-1])
+    kernels = backend.kernels()
+    for name in ("adam_step", "sgd_step", "adam_step_serial", "sgd_step_serial"):
+        real = getattr(kernels, name)
+        monkeypatch.setattr(kernels, name, lambda p, *a, _real=real, _name=name: (
+            sizes.setdefault(_name.endswith("serial"), set()).add(p.size), _real(p, *a))[1])
     rng = np.random.default_rng(3)
     start = [rng.standard_normal(s).astype(dtype) for s in BIG]
     grads = [[rng.standard_normal(s).astype(dtype) for s in BIG] for _ in range(6)]
@@ -282,7 +288,8 @@ def test_compiled_updates_give_the_numpy_bits_and_torch_numbers(cls, torch_cls, 
                     p.grad = None if (t, i) == (1, 0) else g.copy()
                 opt.step()
         results[engine] = ([p.data for p in params], opt.state_dict()["buffers"])
-    assert used.count(True) == 2 * 6 - 1  # the kernels ran: 2 large parameters, 6 steps, one gradient missing
+    assert used.count(True) == 3 * 6 - 1  # the kernels ran: 3 large parameters, 6 steps, one gradient missing
+    assert sizes == {True: {4608, 5184}, False: {76800}}  # one thread below 65,536 values, all threads above
     (p_np, s_np), (p_nb, s_nb) = results["numpy"], results["numba"]
     for a, b in zip(p_np, p_nb):
         assert a.dtype == b.dtype == dtype

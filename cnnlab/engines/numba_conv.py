@@ -184,9 +184,22 @@ def _bias_or_zeros(b: np.ndarray | None, F: int, dtype) -> np.ndarray:
 DIRECT_MAX_K = 32
 
 
+#: the direct loops also run the backward while the filters times their inputs, F*C*KH*KW, stay
+#: below this; above it the backward runs as GEMMs (im2col of x, then the three products): the
+#: direct weight gradient passes over the whole input once per filter. Measured (2 cores,
+#: BENCHMARKS.md): RGB 3->64 3x3 (1,728): GEMMs 2x faster; 1->32 (288), 2->32 (576) and 3->16
+#: (432): the direct loops 1.2-1.9x faster
+DIRECT_BACKWARD_MAX_FK = 1024
+
+
 def _direct(w: np.ndarray, stride: Pair) -> bool:
-    """Whether the Numba fast path convolves with ``w`` directly."""
+    """Whether the Numba fast path convolves with ``w`` directly (forward)."""
     return tuple(stride) == (1, 1) and w.shape[1] * w.shape[2] * w.shape[3] <= DIRECT_MAX_K
+
+
+def _direct_backward(w: np.ndarray, stride: Pair) -> bool:
+    """Whether the backward of a direct convolution runs the direct loops too (else GEMMs)."""
+    return _direct(w, stride) and w.size < DIRECT_BACKWARD_MAX_FK
 
 
 def _flat_padded(x: np.ndarray, padding: Pair, kernel: Pair) -> tuple[np.ndarray, int]:
@@ -204,7 +217,7 @@ def _flat_padded(x: np.ndarray, padding: Pair, kernel: Pair) -> tuple[np.ndarray
     return xpf, Wp
 
 
-def _direct_backward(dout: np.ndarray, cache: ConvCache, need_dx: bool):
+def _direct_gradients(dout: np.ndarray, cache: ConvCache, need_dx: bool):
     """dx, dw, db of a direct convolution (the cache's padded planes, or x padded again)."""
     x, w, b, padding = cache.x, cache.w, cache.b, cache.padding
     if cache.layout == "direct":
@@ -243,8 +256,8 @@ def conv2d_backward(dout: np.ndarray, cache: ConvCache, *, need_dx: bool = True)
     """Same arguments, returns and shapes as ``cnnlab.ops.conv.conv2d_backward``."""
     x, w, b, stride, padding = cache.x, cache.w, cache.b, cache.stride, cache.padding
     check_dout(dout, cache, conv_out_shape(cache), "conv2d_backward")
-    if _direct(w, stride):
-        return _direct_backward(dout, cache, need_dx)
+    if _direct_backward(w, stride):
+        return _direct_gradients(dout, cache, need_dx)
     N, F, H_out, W_out = dout.shape
     flat, kernels = np.ascontiguousarray(dout).reshape(N, F, H_out * W_out), runtime.kernels()
     return _GemmConv(x, w, stride, padding, dout.shape).backward(
@@ -282,12 +295,12 @@ def conv2d_relu_maxpool2d_backward(dout, cache, *, need_dx: bool = True):
     conv, pooled = cache.conv, cache.pooled
     N, F, H_out, W_out = conv_out_shape(conv)
     PH, PW = cache.pool_size
-    if conv.layout == "direct":
+    if conv.layout == "direct" and _direct_backward(conv.w, conv.stride):
         if need_dx:  # the conv's dense gradient, then the layer-by-layer backward: the same bits
             dconv = np.empty((N, F, H_out, W_out), dtype=dout.dtype)  # (N, F, H_out, W_out)
             passed = dout * (pooled > 0)  # (N, F, Hp, Wp): a window's gradient reaches a positive maximum only
             runtime.kernels().maxpool_backward(passed, cache.argmax, PH, PW, PH, PW, 0, 0, dconv)
-            return _direct_backward(dconv, conv, True)
+            return _direct_gradients(dconv, conv, True)
         dw, db = np.empty(conv.w.shape, dtype=conv.w.dtype), np.empty(F, dtype=conv.w.dtype)
         Wp = conv.x.shape[3] + 2 * conv.padding[1]
         runtime.kernels().direct_conv_relu_maxpool_backward_w(conv.cols, np.ascontiguousarray(dout), pooled,

@@ -115,8 +115,11 @@ def _forward_train_kernel(x, gamma, beta, eps):
 
 
 # ----- optimizer updates: one compiled pass per parameter ---------------------------------------------
-#: below this many values an update stays with NumPy: starting the kernel's threads costs more
+#: below this many values an update stays with NumPy (a compiled call costs about as much)
 _OPTIM_MIN_SIZE = 1 << 12
+#: below this many values an update runs on the calling thread alone: waking the other threads,
+#: asleep between kernels, costs 20-70 us, more than a serial pass over 18,432 values (conv2's weights)
+_OPTIM_PARALLEL_SIZE = 1 << 16
 
 
 def _flat_views(*arrays):
@@ -141,8 +144,10 @@ def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, t, weight_decay, decoupled
     if flat is None:
         return False
     c = p.dtype.type  # each scalar rounded to the arrays' dtype, as NumPy 2 does with a Python float
-    runtime.kernels().adam_step(*flat, c(1 - beta1), c(beta2), c(1 - beta2), c(math.sqrt(1 - beta2**t)), c(eps),
-                                c(lr / (1 - beta1**t)), c(weight_decay), bool(decoupled), c(1 - lr * weight_decay))
+    kernels = runtime.kernels()
+    step = kernels.adam_step if p.size >= _OPTIM_PARALLEL_SIZE else kernels.adam_step_serial
+    step(*flat, c(1 - beta1), c(beta2), c(1 - beta2), c(math.sqrt(1 - beta2**t)), c(eps), c(lr / (1 - beta1**t)),
+         c(weight_decay), bool(decoupled), c(1 - lr * weight_decay))
     return True
 
 
@@ -155,6 +160,8 @@ def sgd_update(p, g, buf, *, lr, momentum, weight_decay, nesterov, first) -> boo
     if flat is None:
         return False
     c = p.dtype.type
-    runtime.kernels().sgd_step(*flat, c(lr), c(momentum), c(weight_decay), bool(nesterov), bool(first))
+    kernels = runtime.kernels()
+    step = kernels.sgd_step if p.size >= _OPTIM_PARALLEL_SIZE else kernels.sgd_step_serial
+    step(*flat, c(lr), c(momentum), c(weight_decay), bool(nesterov), bool(first))
     return True
 

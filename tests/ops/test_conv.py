@@ -386,6 +386,34 @@ def test_direct_path_in_blocks_of_four_filters(F, monkeypatch):
     _assert_fused_is_bitwise_unfused(x, w, b, seed=25)
 
 
+@pytest.mark.skipif(not backend.HAVE_NUMBA, reason="the direct loops are Numba kernels")
+@pytest.mark.parametrize("need_dx", [True, False])
+def test_direct_forward_with_gemm_backward(need_dx, monkeypatch):
+    # many filters times inputs (an RGB first layer's 64 x 27): the forward convolves directly,
+    # the backward runs the GEMMs from x; same numbers as the loops, the fused op the plain ops' bits
+    monkeypatch.setattr(conv_module, "DIRECT_MAX_K", 10_000)
+    monkeypatch.setattr(conv_module, "DIRECT_BACKWARD_MAX_FK", 0)
+    x, w, b = _data(3, 3, 6, 6, 8, 3, 3, seed=28)
+    want_out, want_cache = conv2d_forward(x, w, b, 1, 1, impl="naive")
+    out, cache = conv2d_forward(x, w, b, 1, 1, impl="numba")
+    assert cache.layout == "direct"
+    np.testing.assert_allclose(out, want_out, rtol=1e-12, atol=1e-12)
+    dout = np.random.default_rng(29).standard_normal(out.shape)
+    got, want = conv2d_backward(dout, cache, need_dx=need_dx), conv2d_backward(dout, want_cache)
+    assert (got[0] is None) == (not need_dx)
+    for g, t in zip(got, want):
+        if g is not None:
+            np.testing.assert_allclose(g, t, rtol=1e-12, atol=1e-12)
+    _assert_fused_is_bitwise_unfused(x, w, b, seed=30)
+    pooled, fcache = conv2d_relu_maxpool2d_forward(x, w, b, 1, 1, 2)  # first layer: no dx
+    dp = np.random.default_rng(31).standard_normal(pooled.shape)
+    dx, dw, db = conv2d_relu_maxpool2d_backward(dp, fcache, need_dx=False)
+    full = conv2d_relu_maxpool2d_backward(dp, fcache)
+    assert dx is None
+    np.testing.assert_array_equal(dw, full[1])
+    np.testing.assert_array_equal(db, full[2])
+
+
 @pytest.mark.parametrize("images_per_chunk", [1, 2])
 def test_gemm_path_in_chunks_of_images(images_per_chunk, monkeypatch):
     # the Numba GEMM path runs a few images at a time (uneven last chunk here): same results,
