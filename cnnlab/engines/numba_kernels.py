@@ -34,7 +34,8 @@ __all__ = ["im2col", "col2im", "g_to_nchw", "nchw_to_g", "relu_forward", "relu_b
            "maxpool_backward", "g_bias_relu_maxpool", "maxpool_relu_backward_to_g", "direct_conv_forward",
            "direct_conv_relu_maxpool", "direct_conv_backward_w", "direct_conv_relu_maxpool_backward_w",
            "direct_conv_backward_x", "batchnorm_forward_train", "batchnorm_backward_train", "adam_step", "sgd_step",
-           "adam_step_serial", "sgd_step_serial", "warm_up"]
+           "adam_step_serial", "sgd_step_serial", "wino_input", "wino_output", "wino_output_relu_maxpool",
+           "wino_grad_output", "wino_grad_output_maxpool_relu", "wino_grad_input", "warm_up"]
 
 _jit = njit(parallel=True, cache=True, fastmath=False, nogil=True)
 
@@ -877,3 +878,297 @@ def sgd_step_serial(p, g, buf, lr, momentum, wd, nesterov, first):
     """``sgd_step`` on the calling thread alone (the same bits), for small parameters."""
     for i in range(p.shape[0]):
         _sgd_one(p, g, buf, i, lr, momentum, wd, nesterov, first)
+
+
+# ----- Winograd F(2x2, 3x3): 3x3 convolution, stride 1, padding 1, even H and W ------------------------------
+# Each output tile of 2x2 comes from a 4x4 input patch d (rows 2*ty-1 .. 2*ty+2, zero outside x):
+#   y = A^T [ (G g G^T) * (B^T d B) ] A     (* elementwise; 16 products instead of 36)
+#   B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
+#   A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]
+# Summed over the input channels, the 16 products of each tile position k = 4*row + col are 16
+# matrix products (``cnnlab.engines.winograd``); these kernels are the transforms around them.
+# Layout: V (16, C, N*T), M (16, F, N*T), T = (H/2)*(W/2) tiles per image, tile t = ty*(W/2) + tx.
+@njit(cache=True, fastmath=False, inline="always")
+def _bt4(a0, a1, a2, a3):
+    """B^T applied to a 4-vector."""
+    return a0 - a2, a1 + a2, a2 - a1, a1 - a3
+
+
+@njit(cache=True, fastmath=False, inline="always")
+def _at4(a0, a1, a2, a3):
+    """A^T applied to a 4-vector (2 results)."""
+    return (a0 + a1) + a2, (a1 - a2) - a3
+
+
+@njit(cache=True, fastmath=False, inline="always")
+def _a2(y0, y1):
+    """A applied to a 2-vector (the transpose of ``_at4``; 4 results)."""
+    return y0, y0 + y1, y0 - y1, -y1
+
+
+@njit(cache=True, fastmath=False, inline="always")
+def _b4(a0, a1, a2, a3):
+    """B applied to a 4-vector (the transpose of ``_bt4``)."""
+    return a0, (a1 - a2) + a3, (a1 + a2) - a0, -a3
+
+
+@_jit
+def wino_input(x, V):
+    """V[k, c, n*T + t] = (B^T d B)[k] of tile t's 4x4 input patch d (zeros outside x).
+
+    x: (N, C, H, W), H and W even; V: (16, C, N*T), T = H*W/4. Each task (one plane) reads
+    four zero-padded input rows per row of tiles and writes its 16 rows of V contiguously.
+    """
+    N, C, H, W = x.shape
+    TH, TW = H // 2, W // 2
+    T = TH * TW
+    NB = _wino_images_per_task(T)
+    blocks = (N + NB - 1) // NB
+    for task in prange(C * blocks):
+        c = task // blocks
+        n0 = (task - c * blocks) * NB
+        rows = np.zeros((4, W + 2), dtype=x.dtype)  # rows[i, 1 + w] = x[2*ty - 1 + i, w]; the borders stay 0
+        loc = np.empty((16, T), dtype=x.dtype)
+        for n in range(n0, min(N, n0 + NB)):
+            _wino_input_plane(x[n, c], rows, loc)
+            for k in range(16):
+                dst = V[k, c, n * T:(n + 1) * T]
+                src = loc[k]
+                for t in range(T):
+                    dst[t] = src[t]
+
+
+@njit(cache=True, fastmath=False, inline="always")
+def _wino_images_per_task(T):
+    """Images per task of the Winograd kernels: each of a task's 16 rows of V or M then runs
+    for >= 512 values in a row (short runs of 16 rows at once defeat the prefetcher: measured
+    2-3x slower with one image of 49 tiles per task)."""
+    return max(1, 512 // T)
+
+
+@njit(cache=True, fastmath=False, inline="always")
+def _wino_input_plane(xs, rows, loc):
+    """loc[k, t] = (B^T d B)[k] of each tile of the plane xs (H, W); rows: (4, W + 2) scratch, borders 0."""
+    H, W = xs.shape
+    TH, TW = H // 2, W // 2
+    for ty in range(TH):
+        for i in range(4):
+            h = 2 * ty - 1 + i
+            r = rows[i, 1:W + 1]
+            if 0 <= h < H:
+                src = xs[h]
+                for w in range(W):
+                    r[w] = src[w]
+            else:
+                r[:] = 0
+        r0, r1, r2, r3 = rows[0], rows[1], rows[2], rows[3]
+        for tx in range(TW):
+            j = 2 * tx
+            t = ty * TW + tx
+            # B^T d, column by column
+            a00, a10, a20, a30 = _bt4(r0[j], r1[j], r2[j], r3[j])
+            a01, a11, a21, a31 = _bt4(r0[j + 1], r1[j + 1], r2[j + 1], r3[j + 1])
+            a02, a12, a22, a32 = _bt4(r0[j + 2], r1[j + 2], r2[j + 2], r3[j + 2])
+            a03, a13, a23, a33 = _bt4(r0[j + 3], r1[j + 3], r2[j + 3], r3[j + 3])
+            # (B^T d) B, row by row
+            loc[0, t], loc[1, t], loc[2, t], loc[3, t] = _bt4(a00, a01, a02, a03)
+            loc[4, t], loc[5, t], loc[6, t], loc[7, t] = _bt4(a10, a11, a12, a13)
+            loc[8, t], loc[9, t], loc[10, t], loc[11, t] = _bt4(a20, a21, a22, a23)
+            loc[12, t], loc[13, t], loc[14, t], loc[15, t] = _bt4(a30, a31, a32, a33)
+
+
+@njit(cache=True, fastmath=False, inline="always")
+def _wino_plane(M, f, n, TH, TW, loc, y):
+    """y = the (H, W) plane of filter f, image n from the 16 products M (no bias); loc: (16, T) scratch."""
+    T = TH * TW
+    for k in range(16):
+        src = M[k, f, n * T:(n + 1) * T]
+        dst = loc[k]
+        for t in range(T):
+            dst[t] = src[t]
+    for ty in range(TH):
+        y0, y1 = y[2 * ty], y[2 * ty + 1]
+        for tx in range(TW):
+            t = ty * TW + tx
+            # A^T m, column by column (2 rows)
+            b00, b10 = _at4(loc[0, t], loc[4, t], loc[8, t], loc[12, t])
+            b01, b11 = _at4(loc[1, t], loc[5, t], loc[9, t], loc[13, t])
+            b02, b12 = _at4(loc[2, t], loc[6, t], loc[10, t], loc[14, t])
+            b03, b13 = _at4(loc[3, t], loc[7, t], loc[11, t], loc[15, t])
+            # (A^T m) A, row by row
+            y0[2 * tx], y0[2 * tx + 1] = _at4(b00, b01, b02, b03)
+            y1[2 * tx], y1[2 * tx + 1] = _at4(b10, b11, b12, b13)
+
+
+@_jit
+def wino_output(M, b, out):
+    """out[n, f] = the output transform of M, plus b[f]. out: (N, F, H, W); M: (16, F, N*T); b: (F,)."""
+    N, F, H, W = out.shape
+    T = H * W // 4
+    NB = _wino_images_per_task(T)
+    blocks = (N + NB - 1) // NB
+    for task in prange(F * blocks):
+        f = task // blocks
+        n0 = (task - f * blocks) * NB
+        y = np.empty((H, W), dtype=out.dtype)
+        loc = np.empty((16, T), dtype=out.dtype)
+        bf = b[f]
+        for n in range(n0, min(N, n0 + NB)):
+            _wino_plane(M, f, n, H // 2, W // 2, loc, y)
+            o = out[n, f].reshape(H * W)
+            yf = y.reshape(H * W)
+            for q in range(H * W):
+                o[q] = yf[q] + bf
+
+
+@_jit
+def wino_output_relu_maxpool(M, b, zero, pooled, argmax):
+    """pooled, argmax = maxpool2x2(relu(output transform of M + b)), the bias, ReLU and pool of
+    ``g_bias_relu_maxpool`` on each plane (the same adds and tie rule: the same bits as
+    ``wino_output`` followed by the ReLU and pooling ops). pooled, argmax: (N, F, H/2, W/2)."""
+    N, F, Hq, Wq = pooled.shape
+    H, W = 2 * Hq, 2 * Wq
+    T = Hq * Wq
+    NB = _wino_images_per_task(T)
+    blocks = (N + NB - 1) // NB
+    for task in prange(F * blocks):
+        f = task // blocks
+        n0 = (task - f * blocks) * NB
+        y = np.empty((H, W), dtype=pooled.dtype)
+        loc = np.empty((16, T), dtype=pooled.dtype)
+        for n in range(n0, min(N, n0 + NB)):
+            _wino_plane(M, f, n, Hq, Wq, loc, y)
+            _bias_relu_pool_plane(y.reshape(H * W), W, 2, 2, b[f], zero, pooled[n, f], argmax[n, f])
+
+
+@njit(cache=True, fastmath=False, inline="always")
+def _wino_grad_plane(dy, f, n, TH, TW, loc, dM):
+    """dM[k, f, n*T + t] = (A dY A^T)[k] of each 2x2 tile of the gradient plane dy (H, W); loc: (16, T) scratch."""
+    T = TH * TW
+    for ty in range(TH):
+        d0, d1 = dy[2 * ty], dy[2 * ty + 1]
+        for tx in range(TW):
+            t = ty * TW + tx
+            # A dY: 4x2, then (A dY) A^T: 4x4
+            c00, c10, c20, c30 = _a2(d0[2 * tx], d1[2 * tx])
+            c01, c11, c21, c31 = _a2(d0[2 * tx + 1], d1[2 * tx + 1])
+            loc[0, t], loc[1, t], loc[2, t], loc[3, t] = _a2(c00, c01)
+            loc[4, t], loc[5, t], loc[6, t], loc[7, t] = _a2(c10, c11)
+            loc[8, t], loc[9, t], loc[10, t], loc[11, t] = _a2(c20, c21)
+            loc[12, t], loc[13, t], loc[14, t], loc[15, t] = _a2(c30, c31)
+    for k in range(16):
+        dst = dM[k, f, n * T:(n + 1) * T]
+        src = loc[k]
+        for t in range(T):
+            dst[t] = src[t]
+
+
+@_jit
+def wino_grad_output(dout, dM, sums):
+    """dM = the transpose of the output transform applied to dout, and each plane's sum for the
+    bias gradient (``_plane_sum``, float64). dout: (N, F, H, W); dM: (16, F, N*T); sums: (F, N)."""
+    N, F, H, W = dout.shape
+    T = H * W // 4
+    NB = _wino_images_per_task(T)
+    blocks = (N + NB - 1) // NB
+    for task in prange(F * blocks):
+        f = task // blocks
+        n0 = (task - f * blocks) * NB
+        loc = np.empty((16, T), dtype=dM.dtype)
+        for n in range(n0, min(N, n0 + NB)):
+            _wino_grad_plane(dout[n, f], f, n, H // 2, W // 2, loc, dM)
+            sums[f, n] = _plane_sum(dout[n, f].reshape(H * W))
+
+
+@_jit
+def wino_grad_output_maxpool_relu(dpool, pooled, argmax, dM, sums):
+    """``wino_grad_output`` of the conv gradient behind ReLU + 2x2 max pooling: each window's
+    gradient at its maximum where that maximum was positive, zero elsewhere (the plane that
+    ``maxpool_relu_backward_to_g`` builds), kept in cache rather than written to memory.
+    dpool, pooled, argmax: (N, F, H/2, W/2)."""
+    N, F, Hq, Wq = dpool.shape
+    H, W = 2 * Hq, 2 * Wq
+    T = Hq * Wq
+    NB = _wino_images_per_task(T)
+    blocks = (N + NB - 1) // NB
+    for task in prange(F * blocks):
+        f = task // blocks
+        n0 = (task - f * blocks) * NB
+        loc = np.empty((16, T), dtype=dM.dtype)
+        dy = np.empty((H, W), dtype=dpool.dtype)
+        for n in range(n0, min(N, n0 + NB)):
+            dy[:] = 0
+            for qh in range(Hq):
+                for qw in range(Wq):
+                    a = argmax[n, f, qh, qw]
+                    i = a // 2
+                    dy[2 * qh + i, 2 * qw + a - 2 * i] = dpool[n, f, qh, qw] if pooled[n, f, qh, qw] > 0 else 0
+            _wino_grad_plane(dy, f, n, Hq, Wq, loc, dM)
+            sums[f, n] = _plane_sum(dy.reshape(H * W))
+
+
+@_jit
+def wino_grad_input(dV, dx):
+    """dx = the transpose of the input transform: each tile's B dV B^T added onto its 4x4
+    patch (tiles in order, rows then columns; what falls outside x dropped).
+    dV: (16, C, N*T); dx: (N, C, H, W)."""
+    N, C, H, W = dx.shape
+    TH, TW = H // 2, W // 2
+    T = TH * TW
+    NB = _wino_images_per_task(T)
+    blocks = (N + NB - 1) // NB
+    for task in prange(C * blocks):
+        c = task // blocks
+        n0 = (task - c * blocks) * NB
+        loc = np.empty((16, T), dtype=dx.dtype)
+        pad = np.empty((H + 2, W + 2), dtype=dx.dtype)  # pad[1 + h, 1 + w] = dx[n, c, h, w]
+        for n in range(n0, min(N, n0 + NB)):
+            for k in range(16):
+                src = dV[k, c, n * T:(n + 1) * T]
+                dst = loc[k]
+                for t in range(T):
+                    dst[t] = src[t]
+            pad[:] = 0
+            _wino_grad_input_plane(loc, TH, TW, pad)
+            d = dx[n, c]
+            for h in range(H):
+                src = pad[h + 1, 1:W + 1]
+                dst = d[h]
+                for w in range(W):
+                    dst[w] = src[w]
+
+
+@njit(cache=True, fastmath=False, inline="always")
+def _wino_grad_input_plane(loc, TH, TW, pad):
+    """pad += each tile's B dV B^T on its 4x4 patch (tiles in order); loc: (16, T) the tiles' dV."""
+    for ty in range(TH):
+        p0, p1, p2, p3 = pad[2 * ty], pad[2 * ty + 1], pad[2 * ty + 2], pad[2 * ty + 3]
+        for tx in range(TW):
+            t = ty * TW + tx
+            # dV B^T, row by row
+            e00, e01, e02, e03 = _b4(loc[0, t], loc[1, t], loc[2, t], loc[3, t])
+            e10, e11, e12, e13 = _b4(loc[4, t], loc[5, t], loc[6, t], loc[7, t])
+            e20, e21, e22, e23 = _b4(loc[8, t], loc[9, t], loc[10, t], loc[11, t])
+            e30, e31, e32, e33 = _b4(loc[12, t], loc[13, t], loc[14, t], loc[15, t])
+            j = 2 * tx
+            # B (dV B^T), column by column, added onto the patch
+            q0, q1, q2, q3 = _b4(e00, e10, e20, e30)
+            p0[j] += q0
+            p1[j] += q1
+            p2[j] += q2
+            p3[j] += q3
+            q0, q1, q2, q3 = _b4(e01, e11, e21, e31)
+            p0[j + 1] += q0
+            p1[j + 1] += q1
+            p2[j + 1] += q2
+            p3[j + 1] += q3
+            q0, q1, q2, q3 = _b4(e02, e12, e22, e32)
+            p0[j + 2] += q0
+            p1[j + 2] += q1
+            p2[j + 2] += q2
+            p3[j + 2] += q3
+            q0, q1, q2, q3 = _b4(e03, e13, e23, e33)
+            p0[j + 3] += q0
+            p1[j + 3] += q1
+            p2[j + 3] += q2
+            p3[j + 3] += q3

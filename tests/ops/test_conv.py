@@ -388,11 +388,14 @@ def test_direct_path_in_blocks_of_four_filters(F, monkeypatch):
 
 @pytest.mark.skipif(not backend.HAVE_NUMBA, reason="the direct loops are Numba kernels")
 @pytest.mark.parametrize("need_dx", [True, False])
-def test_direct_forward_with_gemm_backward(need_dx, monkeypatch):
+@pytest.mark.parametrize("winograd", [True, False])
+def test_direct_forward_with_gemm_backward(need_dx, winograd, monkeypatch):
     # many filters times inputs (an RGB first layer's 64 x 27): the forward convolves directly,
-    # the backward runs the GEMMs from x; same numbers as the loops, the fused op the plain ops' bits
+    # the backward runs the GEMMs (or Winograd's transforms) from x; same numbers as the loops,
+    # the fused op the plain ops' bits
     monkeypatch.setattr(conv_module, "DIRECT_MAX_K", 10_000)
     monkeypatch.setattr(conv_module, "DIRECT_BACKWARD_MAX_FK", 0)
+    monkeypatch.setattr(conv_module, "WINOGRAD", winograd)
     x, w, b = _data(3, 3, 6, 6, 8, 3, 3, seed=28)
     want_out, want_cache = conv2d_forward(x, w, b, 1, 1, impl="naive")
     out, cache = conv2d_forward(x, w, b, 1, 1, impl="numba")
@@ -419,6 +422,7 @@ def test_gemm_path_in_chunks_of_images(images_per_chunk, monkeypatch):
     # the Numba GEMM path runs a few images at a time (uneven last chunk here): same results,
     # and the fused op still gives the plain ops' bits
     monkeypatch.setattr(conv_module, "DIRECT_MAX_K", 0)
+    monkeypatch.setattr(conv_module, "WINOGRAD", False)  # this shape would run Winograd's transforms
     x, w, b = _data(5, 3, 4, 6, 8, 3, 3, seed=20)
     monkeypatch.setattr(conv_module, "_CHUNK_BYTES", images_per_chunk * 27 * 48 * x.itemsize)
     monkeypatch.setattr(conv_module, "_KEEP_BYTES", 0)  # too large to keep: recomputed chunk by chunk
@@ -439,6 +443,7 @@ def test_gemm_path_keeps_small_columns_for_one_backward(monkeypatch):
     # backward uses them as its scratch, so the cache hands them over once: a second backward
     # recomputes them and gets the same bits
     monkeypatch.setattr(conv_module, "DIRECT_MAX_K", 0)
+    monkeypatch.setattr(conv_module, "WINOGRAD", False)
     x, w, b = _data(5, 3, 4, 6, 8, 3, 3, seed=26)
     monkeypatch.setattr(conv_module, "_CHUNK_BYTES", 2 * 27 * 48 * x.itemsize)
     want_out, want_cache = conv2d_forward(x, w, b, 1, 1, impl="naive")
