@@ -263,7 +263,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride=(1
     out = np.empty(out_shape, dtype=x.dtype)  # (N, F, H_out, W_out)
     flat, bias, kernels = out.reshape(N, F, H_out * W_out), _bias_or_zeros(b, F, x.dtype), runtime.kernels()
     if _winograd(x.shape, w, stride, padding):
-        kept = winograd.forward(x, w, lambda M: kernels.wino_output(M, bias, out))
+        kept = winograd.forward(x, w, lambda M, sl: kernels.wino_output(M, bias, out[sl]))
         return out, ConvCache(x, w, b, stride, padding, "numba", kept, "winograd")
     gemm = _GemmConv(x, w, stride, padding, out_shape)
     gemm.forward(lambda g, sl: kernels.g_to_nchw(g, bias, b is not None, flat[sl]))
@@ -279,8 +279,8 @@ def conv2d_backward(dout: np.ndarray, cache: ConvCache, *, need_dx: bool = True)
     N, F, H_out, W_out = dout.shape
     if _winograd(x.shape, w, stride, padding):
         dout = np.ascontiguousarray(dout)
-        return winograd.backward(x, w, lambda dM, sums: runtime.kernels().wino_grad_output(dout, dM, sums), need_dx,
-                                 b is not None, _winograd_kept(cache))
+        return winograd.backward(x, w, lambda sl, dM, sums: runtime.kernels().wino_grad_output(dout[sl], dM, sums),
+                                 need_dx, b is not None, _winograd_kept(cache))
     flat, kernels = np.ascontiguousarray(dout).reshape(N, F, H_out * W_out), runtime.kernels()
     return _GemmConv(x, w, stride, padding, dout.shape).backward(
         lambda sl, d2, sums: kernels.nchw_to_g(flat[sl], d2, sums), need_dx, b is not None, _kept(cache))
@@ -305,7 +305,8 @@ def conv2d_relu_maxpool2d_forward(x, w, b, stride, padding, pool_size, out_shape
         return pooled, ConvCache(x, w, b, stride, padding, "numba", xpf, "direct"), argmax
     if _winograd(x.shape, w, stride, padding):
         if (PH, PW) == (2, 2):  # a pooling window is an output tile: bias, ReLU and pool in the output transform
-            kept = winograd.forward(x, w, lambda M: kernels.wino_output_relu_maxpool(M, bias, zero, pooled, argmax))
+            kept = winograd.forward(x, w, lambda M, sl: kernels.wino_output_relu_maxpool(M, bias, zero, pooled[sl],
+                                                                                          argmax[sl]))
             return pooled, ConvCache(x, w, b, stride, padding, "numba", kept, "winograd"), argmax
         out, conv_cache = conv2d_forward(x, w, b, stride, padding)  # other windows: the plain ops (the same bits)
         act, mask = np.empty_like(out), np.empty(out.shape, dtype=bool)
@@ -340,8 +341,8 @@ def conv2d_relu_maxpool2d_backward(dout, cache, *, need_dx: bool = True):
     dout, argmax, kernels = np.ascontiguousarray(dout), cache.argmax, runtime.kernels()
     if _winograd(conv.x.shape, conv.w, conv.stride, conv.padding):
         if (PH, PW) == (2, 2):
-            return winograd.backward(conv.x, conv.w, lambda dM, sums: kernels.wino_grad_output_maxpool_relu(
-                dout, pooled, argmax, dM, sums), need_dx, conv.b is not None, _winograd_kept(conv))
+            return winograd.backward(conv.x, conv.w, lambda sl, dM, sums: kernels.wino_grad_output_maxpool_relu(
+                dout[sl], pooled[sl], argmax[sl], dM, sums), need_dx, conv.b is not None, _winograd_kept(conv))
         dconv = np.empty((N, F, H_out, W_out), dtype=dout.dtype)  # as the direct path: the plain ops' bits
         kernels.maxpool_backward(dout * (pooled > 0), argmax, PH, PW, PH, PW, 0, 0, dconv)
         return conv2d_backward(dconv, conv, need_dx=need_dx)

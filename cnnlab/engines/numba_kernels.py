@@ -928,7 +928,7 @@ def wino_input(x, V):
         c = task // blocks
         n0 = (task - c * blocks) * NB
         rows = np.zeros((4, W + 2), dtype=x.dtype)  # rows[i, 1 + w] = x[2*ty - 1 + i, w]; the borders stay 0
-        loc = np.empty((16, T), dtype=x.dtype)
+        loc = np.empty((16, T + 16), dtype=x.dtype)  # rows 4 KB apart would share L1 sets
         for n in range(n0, min(N, n0 + NB)):
             _wino_input_plane(x[n, c], rows, loc)
             for k in range(16):
@@ -1011,7 +1011,7 @@ def wino_output(M, b, out):
         f = task // blocks
         n0 = (task - f * blocks) * NB
         y = np.empty((H, W), dtype=out.dtype)
-        loc = np.empty((16, T), dtype=out.dtype)
+        loc = np.empty((16, T + 16), dtype=out.dtype)  # rows 4 KB apart would share L1 sets
         bf = b[f]
         for n in range(n0, min(N, n0 + NB)):
             _wino_plane(M, f, n, H // 2, W // 2, loc, y)
@@ -1035,7 +1035,7 @@ def wino_output_relu_maxpool(M, b, zero, pooled, argmax):
         f = task // blocks
         n0 = (task - f * blocks) * NB
         y = np.empty((H, W), dtype=pooled.dtype)
-        loc = np.empty((16, T), dtype=pooled.dtype)
+        loc = np.empty((16, T + 16), dtype=pooled.dtype)  # rows 4 KB apart would share L1 sets
         for n in range(n0, min(N, n0 + NB)):
             _wino_plane(M, f, n, Hq, Wq, loc, y)
             _bias_relu_pool_plane(y.reshape(H * W), W, 2, 2, b[f], zero, pooled[n, f], argmax[n, f])
@@ -1074,7 +1074,7 @@ def wino_grad_output(dout, dM, sums):
     for task in prange(F * blocks):
         f = task // blocks
         n0 = (task - f * blocks) * NB
-        loc = np.empty((16, T), dtype=dM.dtype)
+        loc = np.empty((16, T + 16), dtype=dM.dtype)  # rows 4 KB apart would share L1 sets
         for n in range(n0, min(N, n0 + NB)):
             _wino_grad_plane(dout[n, f], f, n, H // 2, W // 2, loc, dM)
             sums[f, n] = _plane_sum(dout[n, f].reshape(H * W))
@@ -1094,7 +1094,7 @@ def wino_grad_output_maxpool_relu(dpool, pooled, argmax, dM, sums):
     for task in prange(F * blocks):
         f = task // blocks
         n0 = (task - f * blocks) * NB
-        loc = np.empty((16, T), dtype=dM.dtype)
+        loc = np.empty((16, T + 16), dtype=dM.dtype)  # rows 4 KB apart would share L1 sets
         dy = np.empty((H, W), dtype=dpool.dtype)
         for n in range(n0, min(N, n0 + NB)):
             dy[:] = 0
@@ -1120,7 +1120,7 @@ def wino_grad_input(dV, dx):
     for task in prange(C * blocks):
         c = task // blocks
         n0 = (task - c * blocks) * NB
-        loc = np.empty((16, T), dtype=dx.dtype)
+        loc = np.empty((16, T + 16), dtype=dx.dtype)  # rows 4 KB apart would share L1 sets
         pad = np.empty((H + 2, W + 2), dtype=dx.dtype)  # pad[1 + h, 1 + w] = dx[n, c, h, w]
         for n in range(n0, min(N, n0 + NB)):
             for k in range(16):

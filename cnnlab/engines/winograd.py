@@ -27,22 +27,38 @@ import numpy as np
 
 from cnnlab.engines import runtime
 
-__all__ = ["G", "applies", "WinogradKept", "filter_transform", "filter_gradient", "forward", "backward"]
+__all__ = ["G", "CHUNK_BYTES", "MIN_CHANNELS", "applies", "chunks", "WinogradKept", "filter_transform", "filter_gradient",
+           "forward", "backward"]
 
 #: the filter transform of F(2x2, 3x3): U = G g G^T
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
-#: the transformed input and products of a whole batch may take this many bytes (else the GEMM path runs)
-MAX_BYTES = 64 << 20
+#: bytes of transformed input and products (V and M) per chunk of images; a batch that fits in
+#: one chunk keeps its V for the backward, a larger one transforms each chunk again there
+CHUNK_BYTES = 32 << 20
+
+
+#: fewer input channels than this: the GEMM path. The 16 products' inner dimension is C, and
+#: below 32 they run far below the BLAS's speed where the GEMM path's 9*C does not (measured,
+#: 2 threads, batch 64: bn_cnn's 16->32 @14 5.6 ms by Winograd, 3.8 by GEMMs; 32->64 @14
+#: fused with ReLU + pool 11.9 against 13.3; the RGB block's 64->64 @32 26-27 against 31)
+MIN_CHANNELS = 32
 
 
 def applies(x_shape, w_shape, stride, padding) -> bool:
     """Whether a convolution is Winograd's F(2x2, 3x3) case: 3x3, stride 1, padding 1, even H and W,
-    and its transformed input and products fit :data:`MAX_BYTES`."""
-    N, C, H, W = x_shape
-    F = w_shape[0]
+    at least :data:`MIN_CHANNELS` input channels."""
+    C, H, W = x_shape[1:]
     if tuple(w_shape[2:]) != (3, 3) or tuple(stride) != (1, 1) or tuple(padding) != (1, 1):
         return False
-    return H % 2 == 0 and W % 2 == 0 and 16 * (C + F) * N * (H * W // 4) * 4 <= MAX_BYTES
+    return H % 2 == 0 and W % 2 == 0 and C >= MIN_CHANNELS
+
+
+def chunks(x_shape, F: int, itemsize: int) -> list[slice]:
+    """Slices of the batch whose V and M take about :data:`CHUNK_BYTES` (at least one image each)."""
+    N, C, H, W = x_shape
+    per_image = 16 * (C + F) * (H * W // 4) * itemsize
+    nb = max(1, CHUNK_BYTES // per_image)
+    return [slice(s, min(s + nb, N)) for s in range(0, N, nb)]
 
 
 class WinogradKept:
@@ -83,29 +99,42 @@ def _input_transform(x: np.ndarray) -> np.ndarray:
     return V
 
 
-def forward(x: np.ndarray, w: np.ndarray, finish) -> WinogradKept:
-    """``finish(M)`` with the 16 products ``M = U @ V`` (16, F, N*T); returns the kept V."""
-    V = _input_transform(x)
-    finish(np.matmul(filter_transform(w), V))
-    return WinogradKept(V)
+def forward(x: np.ndarray, w: np.ndarray, finish) -> WinogradKept | None:
+    """``finish(M, sl)`` with the 16 products ``M = U @ V`` (16, F, n*T) of each chunk ``sl`` of
+    images; returns the kept V when the batch ran as one chunk, else None."""
+    U = filter_transform(w)
+    parts = chunks(x.shape, w.shape[0], x.itemsize)
+    V = None
+    for sl in parts:
+        V = _input_transform(x[sl])
+        finish(np.matmul(U, V), sl)
+    return WinogradKept(V) if len(parts) == 1 else None
 
 
 def backward(x: np.ndarray, w: np.ndarray, make_dM, need_dx: bool, use_bias: bool, kept: WinogradKept | None):
-    """``(dx, dw, db)`` from ``make_dM(dM, sums)``, which writes the transformed output gradient
-    dM (16, F, N*T) and each plane's gradient sum (F, N) in float64 (the bias gradient)."""
+    """``(dx, dw, db)`` from ``make_dM(sl, dM, sums)``, which writes chunk ``sl``'s transformed
+    output gradient dM (16, F, n*T) and each of its planes' gradient sums (F, n) in float64.
+
+    Chunks add up in order (dU = (dU_0 + dU_1) + ...), so every caller gets the same bits.
+    """
     N, C, H, W = x.shape
     F = w.shape[0]
-    V = kept.take() if kept is not None else None
-    if V is None:
-        V = _input_transform(x)
-    dM = np.empty((16, F, N * (H * W // 4)), dtype=x.dtype)
-    sums = np.empty((F, N), dtype=np.float64)
-    make_dM(dM, sums)
-    dw = filter_gradient(np.matmul(dM, V.transpose(0, 2, 1)))  # dU: (16, F, C)
-    dx = None
-    if need_dx:
-        dV = np.matmul(filter_transform(w).transpose(0, 2, 1), dM, out=V)  # (16, C, N*T): V is spent
-        dx = np.empty(x.shape, dtype=x.dtype)
-        runtime.kernels().wino_grad_input(dV, dx)
-    db = sums.sum(axis=1).astype(x.dtype) if use_bias else None
-    return dx, dw, db
+    parts = chunks(x.shape, F, x.itemsize)
+    V = kept.take() if kept is not None and len(parts) == 1 else None
+    U_T = filter_transform(w).transpose(0, 2, 1) if need_dx else None  # (16, C, F)
+    dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
+    dU, db = None, np.zeros(F, dtype=np.float64)
+    for sl in parts:
+        n = sl.stop - sl.start
+        if V is None or len(parts) > 1:
+            V = _input_transform(x[sl])
+        dM = np.empty((16, F, n * (H * W // 4)), dtype=x.dtype)
+        sums = np.empty((F, n), dtype=np.float64)
+        make_dM(sl, dM, sums)
+        db += sums.sum(axis=1)
+        part = np.matmul(dM, V.transpose(0, 2, 1))  # (16, F, C)
+        dU = part if dU is None else dU + part
+        if need_dx:
+            dV = np.matmul(U_T, dM, out=V)  # (16, C, n*T): V is spent
+            runtime.kernels().wino_grad_input(dV, dx[sl])
+    return dx, filter_gradient(dU), (db.astype(x.dtype) if use_bias else None)

@@ -396,6 +396,7 @@ def test_direct_forward_with_gemm_backward(need_dx, winograd, monkeypatch):
     monkeypatch.setattr(conv_module, "DIRECT_MAX_K", 10_000)
     monkeypatch.setattr(conv_module, "DIRECT_BACKWARD_MAX_FK", 0)
     monkeypatch.setattr(conv_module, "WINOGRAD", winograd)
+    monkeypatch.setattr(conv_module.winograd, "MIN_CHANNELS", 1)  # 3 channels: the GEMMs unless told
     x, w, b = _data(3, 3, 6, 6, 8, 3, 3, seed=28)
     want_out, want_cache = conv2d_forward(x, w, b, 1, 1, impl="naive")
     out, cache = conv2d_forward(x, w, b, 1, 1, impl="numba")

@@ -16,6 +16,14 @@ from cnnlab.testing import numerical_gradient, rel_error
 
 pytestmark = pytest.mark.skipif(not backend.HAVE_NUMBA, reason="the Winograd path is the Numba engine's")
 
+
+@pytest.fixture(autouse=True)
+def few_channels_suffice(monkeypatch, request):
+    # small shapes keep the tests fast: let a few input channels take the path (the real
+    # threshold is tested on its own)
+    if "real_threshold" not in request.keywords:
+        monkeypatch.setattr(winograd, "MIN_CHANNELS", 4)
+
 SHAPES = [  # (N, C, F, H, W): even maps, 3x3 filters, stride 1, padding 1, C > 3 (else the direct loops)
     (2, 4, 4, 6, 8),
     (1, 5, 2, 2, 2),  # a single tile: every input value is padding-adjacent
@@ -31,13 +39,15 @@ def _data(N, C, F, H, W, dtype=np.float64, seed=0, bias=True):
     return x, w, b
 
 
+@pytest.mark.real_threshold
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding, expected", [
     ((64, 32, 14, 14), (64, 32, 3, 3), (1, 1), (1, 1), True),  # simple_cnn's conv2
+    ((64, 16, 14, 14), (32, 16, 3, 3), (1, 1), (1, 1), False),  # bn_cnn's 16->32: the GEMMs are faster
     ((64, 32, 7, 7), (64, 32, 3, 3), (1, 1), (1, 1), False),  # odd map: tiles would not cover it
     ((64, 32, 14, 14), (64, 32, 3, 3), (2, 2), (1, 1), False),
     ((64, 32, 14, 14), (64, 32, 3, 3), (1, 1), (0, 0), False),
     ((64, 32, 14, 14), (64, 32, 5, 5), (1, 1), (2, 2), False),
-    ((16, 64, 224, 224), (64, 64, 3, 3), (1, 1), (1, 1), False),  # 1.6 GB transformed: the GEMM path
+    ((16, 64, 224, 224), (64, 64, 3, 3), (1, 1), (1, 1), True),  # in chunks of images
 ])
 def test_which_layers_take_the_winograd_path(x_shape, w_shape, stride, padding, expected):
     assert winograd.applies(x_shape, w_shape, stride, padding) is expected
@@ -130,6 +140,26 @@ def test_fused_winograd_gives_the_plain_ops_bits(pool, dtype):
     np.testing.assert_array_equal(cache.argmax, pc.argmax)
     for got, exp in zip(grads, want):
         np.testing.assert_array_equal(got, exp)
+
+
+@pytest.mark.parametrize("images_per_chunk", [1, 2])
+def test_winograd_in_chunks_of_images(images_per_chunk, monkeypatch):
+    # a batch too large for one chunk runs a few images at a time (uneven last chunk here) and
+    # transforms each chunk's input again in the backward: same numbers, fused still the plain bits
+    x, w, b = _data(5, 4, 3, 6, 8, seed=11)
+    per_image = 16 * (4 + 3) * 12 * x.itemsize
+    monkeypatch.setattr(winograd, "CHUNK_BYTES", images_per_chunk * per_image)
+    assert len(winograd.chunks(x.shape, 3, x.itemsize)) == -(-5 // images_per_chunk)
+    with backend.backend("numba"):
+        out, cache = conv2d_forward(x, w, b, 1, 1, impl="numba")
+        assert cache.layout == "winograd" and cache.cols is None  # nothing kept: recomputed per chunk
+        dout = np.random.default_rng(12).standard_normal(out.shape)
+        got = conv2d_backward(dout, cache)
+    want_out, want_cache = conv2d_forward(x, w, b, 1, 1, impl="naive")
+    np.testing.assert_allclose(out, want_out, rtol=1e-12, atol=1e-12)
+    for g, t in zip(got, conv2d_backward(dout, want_cache)):
+        np.testing.assert_allclose(g, t, rtol=1e-12, atol=1e-12)
+    test_fused_winograd_gives_the_plain_ops_bits(2, np.float64)
 
 
 def test_the_flag_turns_winograd_off(monkeypatch):
