@@ -9,7 +9,7 @@ from cnnlab.training.warmup import workload
 __all__ = ["add_warmup", "cmd_warmup"]
 
 WARMUP_EPILOG = """\
-The first run on a machine compiles cnnlab's fast Numba kernels (~20 s, on 2 cores); the
+The first run on a machine compiles cnnlab's fast Numba kernels (about a minute on 2 cores); the
 machine code is cached on disk (beside the package, or in NUMBA_CACHE_DIR), so later runs
 load it in under a second. `cnnlab train` and `cnnlab demo` do this for you when needed;
 run it ahead to keep the first run quick.

@@ -8,11 +8,16 @@ columns stay in cache (:class:`_GemmConv`); a stride-1 layer with few
 or GEMM. The fused Conv -> ReLU -> MaxPool runs the bias, ReLU and pooling as one pass over
 the GEMM output, so the full-size activations are never written.
 
+A 3x3, stride-1, padding-1 layer with even maps and at least ``winograd.MIN_CHANNELS`` input
+channels runs Winograd's F(2x2, 3x3) instead (``cnnlab.engines.winograd``: 16 smaller GEMMs
+between compiled transforms; the fused block pools inside the output transform). A direct
+layer with many filters runs its backward as GEMMs (``DIRECT_BACKWARD_MAX_FK``).
+
 The cache's ``layout`` says what the forward kept for the backward: ``"direct"`` (the flat
 zero-padded input planes), ``"kept"`` (a small layer's whole im2col matrix, in a
-:class:`KeptColumns` the backward empties) or ``"chunks"`` (nothing: each chunk's columns
-are recomputed from x, which costs less than keeping them). A cache from any other engine
-works too.
+:class:`KeptColumns` the backward empties), ``"chunks"`` (nothing: each chunk's columns
+are recomputed from x, which costs less than keeping them) or ``"winograd"`` (the
+transformed input, when the batch fit one chunk). A cache from any other engine works too.
 """
 from __future__ import annotations
 

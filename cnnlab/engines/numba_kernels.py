@@ -1,4 +1,5 @@
-"""Compiled loops for the memory-bound parts of convolution, ReLU, max pooling and batch norm.
+"""Compiled loops for the memory-bound parts of convolution (im2col, Winograd's transforms, direct
+loops), ReLU, max pooling, batch norm and the optimizer updates.
 
 Imported lazily through ``cnnlab.engines.runtime.kernels()``; nothing else imports Numba. Each kernel
 writes into arrays its caller allocated (so the caller owns shapes, dtypes and the NumPy
@@ -19,7 +20,8 @@ the layout change after the GEMM; bias, ReLU and max pooling in one read of the 
 
 Compilation: ``cache=True`` stores the machine code next to this file (or in
 ``NUMBA_CACHE_DIR``), so only the first run on a machine pays it: 0.3-3 s per kernel and
-dtype, about 25 s for all of them (float32), 0.5 s to load them from the cache afterwards.
+dtype, about a minute for all of them (float32; 75-85 s measured on 2 busy cores), 0.5 s to load them
+from the cache afterwards.
 ``fastmath`` stays off: results must not depend on the engine.
 
 Layout words used below: ``g`` is a GEMM-side array ``(F, N*P)``, P = H_out*W_out, i.e.

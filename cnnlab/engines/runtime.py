@@ -249,7 +249,7 @@ def threading_layer() -> str:
 
 
 # ----- warm-up: compile every kernel once, outside any progress bar ----------------------------------
-WARMUP_NOTICE = "compiling the fast kernels once, ~20 s; cached for next time"
+WARMUP_NOTICE = "compiling the fast kernels once, about a minute; cached for next time"
 
 
 def kernel_cache_files() -> dict:

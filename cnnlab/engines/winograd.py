@@ -38,10 +38,12 @@ CHUNK_BYTES = 32 << 20
 
 
 #: fewer input channels than this: the GEMM path. The 16 products' inner dimension is C, and
-#: below 32 they run far below the BLAS's speed where the GEMM path's 9*C does not (measured,
-#: 2 threads, batch 64: bn_cnn's 16->32 @14 5.6 ms by Winograd, 3.8 by GEMMs; 32->64 @14
-#: fused with ReLU + pool 11.9 against 13.3; the RGB block's 64->64 @32 26-27 against 31)
-MIN_CHANNELS = 32
+#: with few channels they run well below the BLAS's speed where the GEMM path's 9*C does not.
+#: Measured (2 threads, batch 64; BENCHMARKS.md): 16 channels (bn_cnn's 16->32 @14) 5.6 ms by
+#: Winograd, 3.8 by GEMMs; 32 (simple_cnn's conv2 + ReLU + pool) 11.9 against 13.3 alone, but
+#: no faster over a training epoch, with 23 MB more peak memory; 64 (the RGB block's 64->64
+#: at 32 and 64 px, batch 16) 13-18% and 7-15% faster
+MIN_CHANNELS = 64
 
 
 def applies(x_shape, w_shape, stride, padding) -> bool:

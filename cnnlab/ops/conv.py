@@ -54,8 +54,9 @@ class ConvCache(NamedTuple):
             (``"direct"``), the Numba GEMM path's columns of a small layer, held for one
             backward (``"kept"``: a ``cnnlab.engines.numba_conv.KeptColumns``), or None (naive;
             ``"chunks"``: the Numba GEMM path recomputes each chunk's columns from x, which
-            costs less than keeping them).
-        layout: ``"classic"``, ``"wide"``, ``"direct"``, ``"kept"``, ``"chunks"`` or None.
+            costs less than keeping them), or Winograd's transformed input, held for one backward
+            (``"winograd"``: a ``cnnlab.engines.winograd.WinogradKept``; None when the batch ran in chunks).
+        layout: ``"classic"``, ``"wide"``, ``"direct"``, ``"kept"``, ``"chunks"``, ``"winograd"`` or None.
     """
 
     x: np.ndarray

@@ -41,12 +41,13 @@ def _data(N, C, F, H, W, dtype=np.float64, seed=0, bias=True):
 
 @pytest.mark.real_threshold
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding, expected", [
-    ((64, 32, 14, 14), (64, 32, 3, 3), (1, 1), (1, 1), True),  # simple_cnn's conv2
+    ((16, 64, 32, 32), (64, 64, 3, 3), (1, 1), (1, 1), True),  # the RGB block's 64->64
+    ((64, 32, 14, 14), (64, 32, 3, 3), (1, 1), (1, 1), False),  # simple_cnn's conv2: too few channels
     ((64, 16, 14, 14), (32, 16, 3, 3), (1, 1), (1, 1), False),  # bn_cnn's 16->32: the GEMMs are faster
-    ((64, 32, 7, 7), (64, 32, 3, 3), (1, 1), (1, 1), False),  # odd map: tiles would not cover it
-    ((64, 32, 14, 14), (64, 32, 3, 3), (2, 2), (1, 1), False),
-    ((64, 32, 14, 14), (64, 32, 3, 3), (1, 1), (0, 0), False),
-    ((64, 32, 14, 14), (64, 32, 5, 5), (1, 1), (2, 2), False),
+    ((64, 64, 7, 7), (64, 64, 3, 3), (1, 1), (1, 1), False),  # odd map: tiles would not cover it
+    ((64, 64, 14, 14), (64, 64, 3, 3), (2, 2), (1, 1), False),
+    ((64, 64, 14, 14), (64, 64, 3, 3), (1, 1), (0, 0), False),
+    ((64, 64, 14, 14), (64, 64, 5, 5), (1, 1), (2, 2), False),
     ((16, 64, 224, 224), (64, 64, 3, 3), (1, 1), (1, 1), True),  # in chunks of images
 ])
 def test_which_layers_take_the_winograd_path(x_shape, w_shape, stride, padding, expected):
