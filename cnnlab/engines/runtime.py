@@ -209,8 +209,9 @@ def keep_freed_memory() -> bool:
     every 4 KB page of it faults when first written. Measured (2 cores, BatchNorm2d(16) on
     (64, 16, 28, 28), forward + backward): 768 page faults per step and a 1.94 ms forward by
     default; none and 0.81 ms with these settings (:data:`MALLOC_SETTINGS`), which keep the
-    pages mapped for reuse. Peak memory barely moves (+3 MB over a training run): what
-    stays mapped is what the step used anyway.
+    pages mapped for reuse. The price is peak memory where arrays of tens of megabytes come
+    and go: +3 MB over a simple_cnn training run, +46 MB (10%) for a 3->64->64 block on
+    16 RGB images of 128 px (``benchmarks/ab_rows.py --env keepoff=CNNLAB_KEEP_MALLOC=1``).
 
     Does nothing off glibc, when ``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_``/
     ``MALLOC_TOP_PAD_`` are set (the user chose), or a second time. Runs when the kernels are
