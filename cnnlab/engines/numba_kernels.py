@@ -918,8 +918,9 @@ def _b4(a0, a1, a2, a3):
 def wino_input(x, V):
     """V[k, c, n*T + t] = (B^T d B)[k] of tile t's 4x4 input patch d (zeros outside x).
 
-    x: (N, C, H, W), H and W even; V: (16, C, N*T), T = H*W/4. Each task (one plane) reads
-    four zero-padded input rows per row of tiles and writes its 16 rows of V contiguously.
+    x: (N, C, H, W), H and W even; V: (16, C, N*T), T = H*W/4. A task takes a channel of a few
+    images; per image it reads four zero-padded input rows per row of tiles and writes its 16
+    rows of V contiguously.
     """
     N, C, H, W = x.shape
     TH, TW = H // 2, W // 2
@@ -933,11 +934,27 @@ def wino_input(x, V):
         loc = np.empty((16, T + 16), dtype=x.dtype)  # rows 4 KB apart would share L1 sets
         for n in range(n0, min(N, n0 + NB)):
             _wino_input_plane(x[n, c], rows, loc)
-            for k in range(16):
-                dst = V[k, c, n * T:(n + 1) * T]
-                src = loc[k]
-                for t in range(T):
-                    dst[t] = src[t]
+            _wino_rows_out(loc, V, c, n, T)
+
+
+@njit(cache=True, fastmath=False, inline="always")
+def _wino_rows_in(A, ch, n, T, loc):
+    """loc[k, :T] = A[k, ch, n*T:(n+1)*T] for the 16 positions k: one image's tiles of V, M or their gradients."""
+    for k in range(16):
+        src = A[k, ch, n * T:(n + 1) * T]
+        dst = loc[k]
+        for t in range(T):
+            dst[t] = src[t]
+
+
+@njit(cache=True, fastmath=False, inline="always")
+def _wino_rows_out(loc, A, ch, n, T):
+    """A[k, ch, n*T:(n+1)*T] = loc[k, :T]: the inverse of ``_wino_rows_in``."""
+    for k in range(16):
+        dst = A[k, ch, n * T:(n + 1) * T]
+        src = loc[k]
+        for t in range(T):
+            dst[t] = src[t]
 
 
 @njit(cache=True, fastmath=False, inline="always")
@@ -982,12 +999,7 @@ def _wino_input_plane(xs, rows, loc):
 @njit(cache=True, fastmath=False, inline="always")
 def _wino_plane(M, f, n, TH, TW, loc, y):
     """y = the (H, W) plane of filter f, image n from the 16 products M (no bias); loc: (16, T) scratch."""
-    T = TH * TW
-    for k in range(16):
-        src = M[k, f, n * T:(n + 1) * T]
-        dst = loc[k]
-        for t in range(T):
-            dst[t] = src[t]
+    _wino_rows_in(M, f, n, TH * TW, loc)
     for ty in range(TH):
         y0, y1 = y[2 * ty], y[2 * ty + 1]
         for tx in range(TW):
@@ -1046,7 +1058,6 @@ def wino_output_relu_maxpool(M, b, zero, pooled, argmax):
 @njit(cache=True, fastmath=False, inline="always")
 def _wino_grad_plane(dy, f, n, TH, TW, loc, dM):
     """dM[k, f, n*T + t] = (A dY A^T)[k] of each 2x2 tile of the gradient plane dy (H, W); loc: (16, T) scratch."""
-    T = TH * TW
     for ty in range(TH):
         d0, d1 = dy[2 * ty], dy[2 * ty + 1]
         for tx in range(TW):
@@ -1058,11 +1069,7 @@ def _wino_grad_plane(dy, f, n, TH, TW, loc, dM):
             loc[4, t], loc[5, t], loc[6, t], loc[7, t] = _a2(c10, c11)
             loc[8, t], loc[9, t], loc[10, t], loc[11, t] = _a2(c20, c21)
             loc[12, t], loc[13, t], loc[14, t], loc[15, t] = _a2(c30, c31)
-    for k in range(16):
-        dst = dM[k, f, n * T:(n + 1) * T]
-        src = loc[k]
-        for t in range(T):
-            dst[t] = src[t]
+    _wino_rows_out(loc, dM, f, n, TH * TW)
 
 
 @_jit
@@ -1125,11 +1132,7 @@ def wino_grad_input(dV, dx):
         loc = np.empty((16, T + 16), dtype=dx.dtype)  # rows 4 KB apart would share L1 sets
         pad = np.empty((H + 2, W + 2), dtype=dx.dtype)  # pad[1 + h, 1 + w] = dx[n, c, h, w]
         for n in range(n0, min(N, n0 + NB)):
-            for k in range(16):
-                src = dV[k, c, n * T:(n + 1) * T]
-                dst = loc[k]
-                for t in range(T):
-                    dst[t] = src[t]
+            _wino_rows_in(dV, c, n, T, loc)
             pad[:] = 0
             _wino_grad_input_plane(loc, TH, TW, pad)
             d = dx[n, c]
