@@ -323,6 +323,20 @@ def conv2d_relu_maxpool2d_forward(x, w, b, stride, padding, pool_size, out_shape
     return pooled, gemm.cache(b, "numba"), argmax
 
 
+def _dense_conv_gradient(dout: np.ndarray, cache) -> np.ndarray:
+    """The conv output's full gradient behind ReLU + max pooling, as the plain ops compute it:
+    each window's gradient at its maximum where that maximum was positive, zeros elsewhere.
+
+    Shape:
+        dout: (N, F, Hp, Wp) -> (N, F, H_out, W_out).
+    """
+    PH, PW = cache.pool_size
+    dconv = np.empty(conv_out_shape(cache.conv), dtype=dout.dtype)  # (N, F, H_out, W_out)
+    passed = dout * (cache.pooled > 0)  # a window's gradient reaches a positive maximum only
+    runtime.kernels().maxpool_backward(passed, cache.argmax, PH, PW, PH, PW, 0, 0, dconv)
+    return dconv
+
+
 def conv2d_relu_maxpool2d_backward(dout, cache, *, need_dx: bool = True):
     """``(dx, dw, db)`` from a ``cnnlab.engines.fused.ConvReLUPoolCache``; dout already checked.
 
@@ -334,10 +348,7 @@ def conv2d_relu_maxpool2d_backward(dout, cache, *, need_dx: bool = True):
     PH, PW = cache.pool_size
     if conv.layout == "direct" and _direct_backward(conv.w, conv.stride):
         if need_dx:  # the conv's dense gradient, then the layer-by-layer backward: the same bits
-            dconv = np.empty((N, F, H_out, W_out), dtype=dout.dtype)  # (N, F, H_out, W_out)
-            passed = dout * (pooled > 0)  # (N, F, Hp, Wp): a window's gradient reaches a positive maximum only
-            runtime.kernels().maxpool_backward(passed, cache.argmax, PH, PW, PH, PW, 0, 0, dconv)
-            return _direct_gradients(dconv, conv, True)
+            return _direct_gradients(_dense_conv_gradient(dout, cache), conv, True)
         dw, db = np.empty(conv.w.shape, dtype=conv.w.dtype), np.empty(F, dtype=conv.w.dtype)
         Wp = conv.x.shape[3] + 2 * conv.padding[1]
         runtime.kernels().direct_conv_relu_maxpool_backward_w(conv.cols, np.ascontiguousarray(dout), pooled,
@@ -348,9 +359,7 @@ def conv2d_relu_maxpool2d_backward(dout, cache, *, need_dx: bool = True):
         if (PH, PW) == (2, 2):
             return winograd.backward(conv.x, conv.w, lambda sl, dM, sums: kernels.wino_grad_output_maxpool_relu(
                 dout[sl], pooled[sl], argmax[sl], dM, sums), need_dx, conv.b is not None, _winograd_kept(conv))
-        dconv = np.empty((N, F, H_out, W_out), dtype=dout.dtype)  # as the direct path: the plain ops' bits
-        kernels.maxpool_backward(dout * (pooled > 0), argmax, PH, PW, PH, PW, 0, 0, dconv)
-        return conv2d_backward(dconv, conv, need_dx=need_dx)
+        return conv2d_backward(_dense_conv_gradient(dout, cache), conv, need_dx=need_dx)  # the plain ops' bits
     return _GemmConv(conv.x, conv.w, conv.stride, conv.padding, (N, F, H_out, W_out)).backward(
         lambda sl, d2, sums: kernels.maxpool_relu_backward_to_g(dout[sl], pooled[sl], argmax[sl], H_out, W_out,
                                                                 PH, PW, d2, sums),

@@ -128,7 +128,7 @@ def backward(x: np.ndarray, w: np.ndarray, make_dM, need_dx: bool, use_bias: boo
     dU, db = None, np.zeros(F, dtype=np.float64)
     for sl in parts:
         n = sl.stop - sl.start
-        if V is None or len(parts) > 1:
+        if V is None:  # not kept, or the next chunk
             V = _input_transform(x[sl])
         dM = np.empty((16, F, n * (H * W // 4)), dtype=x.dtype)
         sums = np.empty((F, n), dtype=np.float64)
@@ -139,4 +139,5 @@ def backward(x: np.ndarray, w: np.ndarray, make_dM, need_dx: bool, use_bias: boo
         if need_dx:
             dV = np.matmul(U_T, dM, out=V)  # (16, C, n*T): V is spent
             runtime.kernels().wino_grad_input(dV, dx[sl])
+        V = None
     return dx, filter_gradient(dU), (db.astype(x.dtype) if use_bias else None)
