@@ -41,11 +41,14 @@ for name in args["rows"]:
     res[name] = r.layer(name, 64, args["iters"]) * 1e3
 for size in args["rgb"]:
     res[f"RGB block @{size} (ms)"] = r.rgb_block(size, iters=3) * 1e3
-if args["epoch"]:
-    r.load(args["epoch"], 100)
+if args["epoch"] or args["infer"]:
+    r.load(max(args["epoch"], 256), max(args["infer"], 256))
     r.warmup()
+if args["epoch"]:
     for opt in ("sgd", "adam"):
         t = time.perf_counter(); r.epoch(64, opt, True, 0); res[f"epoch b64 {opt} (s)"] = time.perf_counter() - t
+if args["infer"]:
+    res[f"predict {args['infer']} (s)"] = min(r.infer(256) for _ in range(3))
 with open("/proc/self/status") as f:
     res["peak RSS (MB)"] = next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
 print(json.dumps(res))
@@ -60,6 +63,7 @@ def main() -> None:
     p.add_argument("--row", action="append", default=[], help="a layer row of cnnlab bench, by name (repeatable)")
     p.add_argument("--rgb", action="append", type=int, default=[], help="an RGB block size in px (repeatable)")
     p.add_argument("--epoch", type=int, default=0, help="also time SGD and Adam epochs of this many images")
+    p.add_argument("--infer", type=int, default=0, help="also time predicting this many test images (batch 256)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--iters", type=int, default=30, help="calls per layer row (median)")
     p.add_argument("--threads", type=int, default=2)
@@ -74,8 +78,8 @@ def main() -> None:
     if args.threads == 1:
         for env in sides.values():
             env.update(OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    job = json.dumps({"rows": args.row, "rgb": args.rgb, "epoch": args.epoch, "iters": args.iters,
-                      "threads": args.threads, "cpu": args.cpu})
+    job = json.dumps({"rows": args.row, "rgb": args.rgb, "epoch": args.epoch, "infer": args.infer,
+                      "iters": args.iters, "threads": args.threads, "cpu": args.cpu})
     results = {name: [] for name in sides}
     for _ in range(args.rounds):
         for name, env in sides.items():
