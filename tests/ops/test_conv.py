@@ -387,6 +387,22 @@ def test_direct_path_in_blocks_of_four_filters(F, monkeypatch):
 
 
 @pytest.mark.skipif(not backend.HAVE_NUMBA, reason="the direct loops are Numba kernels")
+@pytest.mark.parametrize("N", [4, 6, 9])
+def test_direct_weight_gradient_in_blocks_of_four_images(N, monkeypatch):
+    # the weight gradient adds four images per pass and the rest one by one: the loops' numbers,
+    # and the fused op (which builds its gradient image by image) still gives the plain ops' bits
+    monkeypatch.setattr(conv_module, "DIRECT_MAX_K", 10_000)
+    x, w, b = _data(N, 1, 5, 6, 8, 3, 3, seed=29)
+    want_out, want_cache = conv2d_forward(x, w, b, 1, 1, impl="naive")
+    out, cache = conv2d_forward(x, w, b, 1, 1, impl="numba")
+    assert cache.layout == "direct"
+    dout = np.random.default_rng(30).standard_normal(out.shape)
+    for got, want in zip(conv2d_backward(dout, cache), conv2d_backward(dout, want_cache)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    _assert_fused_is_bitwise_unfused(x, w, b, seed=31)
+
+
+@pytest.mark.skipif(not backend.HAVE_NUMBA, reason="the direct loops are Numba kernels")
 @pytest.mark.parametrize("need_dx", [True, False])
 @pytest.mark.parametrize("winograd", [True, False])
 def test_direct_forward_with_gemm_backward(need_dx, winograd, monkeypatch):

@@ -7,7 +7,7 @@ import pytest
 from cnnlab.datasets import worked_examples as we
 from cnnlab.lab import filters
 from cnnlab.ops.reference import conv2d_forward_naive
-from tests.server.play_helpers import change, grid_of, open_and_wait, updates, wait_for_update
+from tests.server.play_helpers import change, commit, grid_of, open_and_wait, updates, wait_for_update
 
 
 def expected_conv(image, kernel, stride=1, padding=0, bias=0.0) -> np.ndarray:
@@ -80,8 +80,7 @@ def test_stride_padding_kernel_and_edits_change_the_result(page, conv, shot):
     np.testing.assert_array_equal(out, expected_conv(image, we.TUTORIAL_DIAGONAL, 2, 1, 1.5))
     before = updates(conv)
     cell = conv.locator("table[aria-label='input channel 0'] td[data-row='4'][data-col='5'] input")
-    cell.fill("7")
-    cell.dispatch_event("change")
+    commit(cell, "7")
     wait_for_update(conv, before)
     image[3, 4] = 7
     out = grid_of(conv, "output")

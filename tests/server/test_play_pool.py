@@ -6,7 +6,7 @@ import pytest
 
 from cnnlab.datasets import worked_examples as we
 from cnnlab.ops.reference import avgpool2d_forward_naive, maxpool2d_backward_naive, maxpool2d_forward_naive
-from tests.server.play_helpers import change, grid_of, open_and_wait, updates, wait_for_update
+from tests.server.play_helpers import change, commit, grid_of, open_and_wait, updates, wait_for_update
 
 
 @pytest.fixture
@@ -47,8 +47,7 @@ def test_backward_routes_the_upstream_gradient(page, pool, shot):
     shot(page, "play_pool_backward")
     before = updates(pool)  # an edited upstream cell travels too
     cell = pool.locator("table[aria-label=upstream] td[data-row='1'][data-col='1'] input")
-    cell.fill("-4")
-    cell.dispatch_event("change")
+    commit(cell, "-4")
     wait_for_update(pool, before)
     assert grid_of(pool, "input gradient")[3, 2] == -4
 
