@@ -21,14 +21,15 @@ on a core another pool needs (all measured on 2 cores, simple_cnn, batch 64):
   kernels' OpenMP threads (``cnnlab.engines.blas_threads``), so those threads may spin
   ``GOMP_SPINCOUNT=30000`` (~0.3-1 ms) after each kernel or product and the next one starts
   in ~4 us instead of waking a sleeping core: 30-160 us in a virtual machine, where an idle
-  core halts. Measured on 2 vCPUs: epochs 7-12% faster, ReLU and batch-norm layer rows
-  1.5-2x faster. ``CNNLAB_KEEP_OPENBLAS=1`` leaves OpenBLAS its own threads;
+  core halts. Measured on 2 vCPUs (BENCHMARKS.md, round four): epochs 2-21% faster (median
+  10%) in eight A/B pairs; inside ``cnnlab bench``, which pauses before each timing, the ReLU
+  and batch-norm rows 2.6-5.9x faster. ``CNNLAB_KEEP_OPENBLAS=1`` leaves OpenBLAS its own threads;
 * two pools (an OpenBLAS without the hook, or that setting): the kernels' workers spin only
   ``GOMP_SPINCOUNT=1000`` (about 25 us) and sleep before the next GEMM needs the cores
   (16.4 ms per step against 30.7 ms with OpenMP's default spin, where the workers fight
   OpenBLAS, and 21.3 ms with Numba's ``workqueue`` layer, 50-80 us per start); and OpenBLAS's
   workers, which spin ~0.1 s after every product (1 << 28 cycles, so one core is never free
-  for the kernels: 20-35% slower steps), sleep at once: :func:`calm_openblas`, OpenBLAS's own
+  for the kernels: 20-35% slower steps), sleep at once: :func:`calm_openblas` (run either way), OpenBLAS's own
   ``OPENBLAS_THREAD_TIMEOUT=4``, unless that is already set or ``CNNLAB_KEEP_OPENBLAS=1``;
 * the spin is set for Numba's libgomp only, while it loads, then removed from the
   environment. Without OpenMP, Numba falls back to TBB or workqueue, and OpenBLAS keeps its
