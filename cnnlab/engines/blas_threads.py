@@ -75,7 +75,7 @@ def _run_jobs(job_fn, numjobs, job_size, jobs, job_arg):
     # numba.set_num_threads(k) in the calling thread would run the jobs k at a time: they would wait forever
     chosen = _pool_threads(0)
     if chosen < numjobs:
-        _pool_threads(numjobs)  # numjobs <= the pool's size: share() capped OpenBLAS to it
+        _pool_threads(numjobs)  # GNU OpenMP runs a team of that size, even above NUMBA_NUM_THREADS
     for i in prange(numjobs):
         _call_job(job_fn, np.int32(i), jobs + i * job_size, job_arg)
     if chosen < numjobs:
@@ -125,8 +125,9 @@ def share(paths: list[str]) -> list[str]:
     """Run the parallel jobs of these loaded OpenBLAS libraries (``runtime.loaded_openblas()``) on
     the kernels' threads, those that can (0.3.27+).
 
-    OpenBLAS's thread count is capped to the kernels' pool (``NUMBA_NUM_THREADS``): all of a
-    product's jobs must run at once. Raising it above that afterwards is not supported.
+    OpenBLAS's thread count is capped to the kernels' pool (``NUMBA_NUM_THREADS``), so a product
+    splits as the kernels do. Raised later (``threadpoolctl``), the jobs still all run at once:
+    the call asks GNU OpenMP for a team of that size (tested).
 
     Returns:
         the paths of the libraries now sharing (empty when none could).

@@ -93,6 +93,19 @@ def test_a_product_completes_when_the_caller_asked_numba_for_one_thread(blas_thr
     assert _run(code) == ["1", "True", "1"]
 
 
+def test_a_product_completes_when_openblas_is_given_more_threads_than_the_pool(blas_threads):
+    # e.g. threadpoolctl raising OpenBLAS to 4 threads on 2 cores: 4 jobs, all at once
+    code = ("import ctypes, numpy as np\n"
+            "from cnnlab.engines import runtime, blas_threads\n"
+            "runtime.kernels()\n"
+            "a = np.random.default_rng(0).random((600, 600))\n"
+            "want = a @ a\n"
+            "set_threads = blas_threads._functions(blas_threads.shared_libraries()[0])[1]\n"
+            "set_threads(blas_threads.numba.config.NUMBA_NUM_THREADS + 2)\n"
+            "print(np.array_equal(a @ a, want))\n")
+    assert _run(code) == ["True"]
+
+
 def test_cnnlab_keep_openblas_leaves_openblas_its_own_threads(blas_threads):
     code = ("from cnnlab.engines import runtime, blas_threads\n"
             "runtime.kernels()\n"
