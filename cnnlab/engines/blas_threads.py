@@ -134,8 +134,11 @@ def share(paths: list[str]) -> list[str]:
     """
     if _shared:
         return shared_libraries()
-    for path in hookable_libraries(paths):
-        register, set_threads, get_threads = _functions(path)
+    for path in paths:
+        functions = _functions(path)
+        if functions is None:
+            continue
+        register, set_threads, get_threads = functions
         if get_threads() > numba.config.NUMBA_NUM_THREADS:
             set_threads(int(numba.config.NUMBA_NUM_THREADS))
         register(ctypes.c_void_p(_callback().address))

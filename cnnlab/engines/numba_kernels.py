@@ -1,10 +1,9 @@
 """Compiled loops for the memory-bound parts of convolution (im2col, Winograd's transforms, direct
 loops), ReLU, max pooling, batch norm and the optimizer updates.
 
-Imported lazily through ``cnnlab.engines.runtime.kernels()``, as is ``blas_threads`` (OpenBLAS's jobs on
-the kernels' threads); nothing else imports Numba. Each kernel
-writes into arrays its caller allocated (so the caller owns shapes, dtypes and the NumPy
-fallback) and returns nothing. The im2col/col2im, layout, ReLU and pooling kernels compute
+Imported lazily through ``cnnlab.engines.runtime.kernels()``, as is ``blas_threads`` (OpenBLAS's
+jobs on the kernels' threads); nothing else imports Numba. Each kernel writes into arrays its
+caller allocated (so the caller owns shapes, dtypes and the NumPy fallback) and returns nothing. The im2col/col2im, layout, ReLU and pooling kernels compute
 exactly what the NumPy code of ``cnnlab.ops.conv`` / ``pool`` / ``activation`` computes,
 element by element, including which maximum wins a tie, NaN propagation and the order of
 the additions where windows overlap (tested bit for bit). The direct convolution sums in

@@ -130,7 +130,8 @@ def kernels():
         from cnnlab.engines import blas_threads
         from cnnlab.engines import numba_kernels as _numba_kernels
 
-        one_pool = not _env_true("CNNLAB_KEEP_OPENBLAS") and bool(blas_threads.hookable_libraries(loaded_openblas()))
+        openblas = loaded_openblas()  # NumPy loaded it at import
+        one_pool = not _env_true("CNNLAB_KEEP_OPENBLAS") and bool(blas_threads.hookable_libraries(openblas))
         # libgomp reads its settings once, when it loads: at the first parallel kernel
         own_spin = "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ
         if own_spin:
@@ -143,7 +144,7 @@ def kernels():
         if not _env_true("CNNLAB_KEEP_OPENBLAS"):
             calm_openblas()
         if one_pool and numba.threading_layer() == "omp":
-            blas_threads.share(loaded_openblas())
+            blas_threads.share(openblas)
         if not _env_true("CNNLAB_KEEP_MALLOC"):
             keep_freed_memory()
         if numba.threading_layer() == "omp" and hasattr(os, "register_at_fork"):
