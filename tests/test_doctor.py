@@ -149,6 +149,23 @@ def test_dead_relus(mnist):
     assert d.details == {"layer": 2, "dead_fraction": 1.0} and "100%" in d.message
 
 
+def test_dead_relu_check_stops_at_the_last_relu(mnist):
+    # the layers after the last ReLU do not change its verdict, so they do not run
+    model = mlp([16]).compile("sgd", lr=1e-3)
+    model.layers[1].bias.data[:] = -100
+    last = model.layers[-1]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a layer after the last ReLU ran")
+    doctor = Doctor(**FAST)
+    doctor.reset(10)
+    last.forward = refuse
+    assert doctor._check_relus(model, mnist[0][:8], 0, 0)
+    model.layers[1].bias.data[:] = 0.1  # alive now: every ReLU is looked at, still not the last layer
+    assert not doctor._check_relus(model, mnist[0][:8], 0, 1)
+    assert [d.kind for d in doctor.records] == ["dead_relu"]
+
+
 class GrowLR(Callback):
     """A learning-rate range test: the rate grows 15% per batch until the loss climbs."""
 

@@ -1,4 +1,6 @@
 """Sequential: shapes before data, summary numbers, config round trip, state handling."""
+import weakref
+
 import numpy as np
 import pytest
 
@@ -52,6 +54,24 @@ def test_intermediate_outputs_match_forward():
     outs = model.intermediate_outputs(x)
     assert len(outs) == len(model.layers)
     np.testing.assert_array_equal(outs[-1], model.forward(x))
+
+
+def test_iter_outputs_holds_one_layer_output_at_a_time():
+    # the same arrays as intermediate_outputs, but an output the caller drops is freed once the
+    # next layer has run (the doctor's dead-ReLU check walks a whole batch this way)
+    model = Sequential([Conv2d(1, 4, 3, padding=1, rng=0), ReLU(), Conv2d(4, 4, 3, padding=1, rng=1), ReLU(),
+                        MaxPool2d(2)], input_shape=(1, 8, 8))
+    x = np.random.default_rng(2).standard_normal((3, 1, 8, 8)).astype(np.float32)
+    want = model.intermediate_outputs(x)
+    refs = []
+    for i, out in enumerate(model.iter_outputs(x)):
+        np.testing.assert_array_equal(out, want[i])
+        refs.append(weakref.ref(out))
+        if i >= 1:
+            assert refs[i - 1]() is None, f"layer {i - 1}'s output is still held"
+    assert len(refs) == 5
+    with pytest.raises(ValueError, match=r"expected input of shape \(N, 1, 8, 8\)"):
+        model.iter_outputs(np.zeros((3, 8, 8, 1), np.float32))  # checked at the call, before any layer runs
 
 
 def test_wrong_input_shape_names_expected_and_suggests_transpose():

@@ -13,8 +13,6 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from cnnlab.cli.common import TEST_COUNT, TRAIN_COUNT, UsageError, ensure_writable_folder, formatter, load_mnist_float
-from cnnlab.lab.report import write_report
-from cnnlab.lab.viz import training_curves
 from cnnlab.models.zoo import MODELS, get_model
 from cnnlab.training import fit
 from cnnlab.training.callbacks import Callback, CSVLogger
@@ -41,6 +39,8 @@ DEFAULTS = {
 
 def plot_curves(history, path: Path) -> None:
     """Loss and accuracy curves as a PNG (``cnnlab.lab.viz.training_curves``)."""
+    from cnnlab.lab.viz import training_curves  # imports matplotlib: only when a run writes its pictures
+
     training_curves(history, save=path)
 
 
@@ -308,6 +308,8 @@ def _train(args, out: Path, checkpoint: Path, resume_from, say) -> int:
     if history.epoch:
         plot_curves(history, out / "curves.png")
     if status == 0:
+        from cnnlab.lab.report import write_report  # matplotlib again (see plot_curves)
+
         report = write_report(out, model, history, x_test, y_test,
                               settings=_report_settings(args, out, resume_from, len(x_train) - n_val, n_val,
                                                         len(x_test), test_acc, train_seconds),

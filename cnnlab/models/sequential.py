@@ -163,12 +163,23 @@ class Sequential:
 
     def intermediate_outputs(self, x: np.ndarray, *, training: bool = False) -> list[np.ndarray]:
         """The output of every layer for input ``x`` (the model's own activations), in order."""
+        return list(self.iter_outputs(x, training=training))
+
+    def iter_outputs(self, x: np.ndarray, *, training: bool = False):
+        """Each layer's output for input ``x``, in order, computed as the caller asks for it: a
+        caller that keeps none holds one layer's input and output at a time, not the whole
+        stack (``intermediate_outputs`` keeps them all). ``x`` is checked before any layer runs.
+
+        Shape:
+            x: (N, *input_shape); yields (N, *output shape of layer i) for each layer i.
+        """
         self._check_input(x)
-        outputs = []
+        return self._outputs(x, training)
+
+    def _outputs(self, x: np.ndarray, training: bool):
         for layer in self.layers:
             x = layer.forward(x, training=training, requires_grad=False)
-            outputs.append(x)
-        return outputs
+            yield x
 
     def _check_input(self, x) -> None:
         check_float_array(x, f"{type(self).__name__} input", self.dtype)
