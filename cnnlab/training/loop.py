@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnlab.engines import runtime
 from cnnlab.training.callbacks import Callback, CallbackList
 from cnnlab.training.checkpoints import check_checkpoint_path, check_resume, save_checkpoint
 from cnnlab.training.compile import require_compiled
@@ -241,6 +242,7 @@ def _start(run: _Run) -> None:
     else:
         run.rng, run.history = np.random.default_rng(run.cfg.seed), History()
     run.history.params = run.params
+    runtime.release_freed_memory()  # what was freed before training (data loading) is not kept for it
     bind_rng(run.model, run.rng)
     run.model.stop_training = False
     run.callbacks.on_train_begin({})

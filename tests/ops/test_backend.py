@@ -262,3 +262,38 @@ def test_freed_arrays_keep_their_pages_when_the_kernels_load_unless_asked_not_to
     assert applied == str(glibc and not keep)
     if applied == "True":
         assert float(faults) < 50  # the pages were kept (defaults: ~770 per step on Linux/glibc)
+
+
+@pytest.mark.skipif(not (backend.HAVE_NUMBA and sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"),
+                    reason="the malloc settings are glibc's, and come with the Numba kernels")
+def test_freed_memory_kept_before_training_is_handed_back():
+    # arrays freed after the kernels load stay mapped (the settings keep them for the next
+    # training step); release_freed_memory, which fit calls first, returns them
+    code = ("import numpy as np\n"
+            "from cnnlab.engines import runtime as backend\n"
+            "def rss(): return int(open('/proc/self/statm').read().split()[1]) * 4096 / 2**20\n"
+            "backend.kernels()\n"
+            "parts = [np.ones(10 << 20, dtype=np.float32) for _ in range(3)]\n"  # 3 x 40 MB, from the heap
+            "loaded = rss(); del parts\n"
+            "kept = rss(); released = backend.release_freed_memory()\n"
+            "print(backend._malloc_kept == [True], released, round(loaded - kept), round(kept - rss()))\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "CNNLAB_KEEP_MALLOC"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    applied, released, dropped_by_del, dropped_by_release = out.stdout.split()
+    assert applied == released == "True"
+    assert int(dropped_by_del) < 20  # kept: freeing 120 MB gave (almost) nothing back
+    assert int(dropped_by_release) > 100  # handed back
+
+
+def test_fit_hands_back_memory_freed_before_training(monkeypatch):
+    from cnnlab.layers import Dense
+    from cnnlab.models import Sequential
+    from cnnlab.training import loop
+
+    calls = []
+    monkeypatch.setattr(loop.runtime, "release_freed_memory", lambda: calls.append(1) or True)
+    model = Sequential([Dense(4, 2, rng=0)]).compile("sgd")
+    x, y = np.zeros((8, 4), np.float32), np.zeros(8, np.int64)
+    model.fit(x, y, epochs=2, batch_size=4, verbose=0)
+    assert calls == [1]  # once, before the first step
